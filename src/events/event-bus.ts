@@ -1,0 +1,44 @@
+/**
+ * EventBus: subjects carrying JSON messages between ingestion, serving and monitoring.
+ * Embedded default: in-process (`memory.ts`); NATS JetStream when one machine is not enough.
+ *
+ * Contract (checked by `src/testing/event-bus.conformance.ts`):
+ * - subjects are dot-separated tokens; a subscription may use `*` (one token) and `>` (the rest);
+ * - a message is acknowledged when its handler resolves; a handler that throws gets the message
+ *   again, up to `maxDeliver` times, after which it is published to `deadLetterSubject` (default
+ *   `ferry.dead.<subject>`) with the error, never dropped silently;
+ * - subscribers sharing a `group` split the messages: each goes to exactly one of them;
+ * - queues are bounded: `publish` waits while a subscriber's queue is full (backpressure);
+ * - per subscription, messages are handled one at a time in publish order (redeliveries aside).
+ */
+import type { JsonValue } from '../core/json.js';
+
+export interface EventMessage {
+  readonly subject: string;
+  readonly data: JsonValue;
+  /** 1 on first delivery, then 2, 3... */
+  readonly deliveries: number;
+}
+
+export interface SubscribeOptions {
+  readonly group?: string;
+  readonly maxDeliver?: number;
+  readonly deadLetterSubject?: string;
+}
+
+export interface Subscription {
+  unsubscribe(): Promise<void>;
+}
+
+export interface EventBus {
+  readonly backend: string;
+  publish(subject: string, data: JsonValue): Promise<void>;
+  subscribe(
+    subject: string,
+    handler: (message: EventMessage) => Promise<void>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription>;
+  /** Resolves once every message published so far has been handled (or dead-lettered). */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}

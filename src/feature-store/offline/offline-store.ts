@@ -1,0 +1,38 @@
+/**
+ * OfflineStore: append-only history tables (feature events, datasets, the inference log).
+ * Embedded default: Parquet files queried with DuckDB (`parquet.ts`).
+ *
+ * Contract (checked by `src/testing/offline-store.conformance.ts`):
+ * - `append` resolves once the rows are durable; a table is created by its first append, and
+ *   later appends must keep column names and types (new columns may be added; missing ones read
+ *   as null);
+ * - with `timeColumn`, files are partitioned by the UTC date of that column;
+ * - timestamps are UTC milliseconds in and out (`timestamp` columns);
+ * - table names are `[a-z0-9_]` segments joined by `/` (for example `inference_log/fraud`).
+ */
+import type { Scalar, Table } from '../../core/table.js';
+
+export interface ReadOptions {
+  readonly columns?: readonly string[];
+  /** Only rows with start <= timeColumn < end. */
+  readonly timeColumn?: string;
+  readonly start?: number;
+  readonly end?: number;
+}
+
+export interface OfflineStore {
+  readonly backend: string;
+  append(table: string, data: Table, options?: { timeColumn?: string }): Promise<void>;
+  /** All rows of a table (optionally some columns and a time range); throws FERRY_ARGUMENT_INVALID for an unknown table. */
+  read(table: string, options?: ReadOptions): Promise<Table>;
+  count(table: string): Promise<number>;
+  hasTable(table: string): Promise<boolean>;
+  listTables(): Promise<string[]>;
+  dropTable(table: string): Promise<void>;
+  /**
+   * A read-only SQL query (DuckDB dialect) in which `{{name}}` stands for the named table and
+   * `$1`, `$2`... for `params`. For joins and aggregations the store computes in bulk.
+   */
+  query(sql: string, params?: readonly Scalar[]): Promise<Table>;
+  close(): Promise<void>;
+}
