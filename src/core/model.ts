@@ -12,6 +12,8 @@ export interface ModelInput {
   readonly name: string;
   /** The column type seen in training; string columns are categorical. */
   readonly type: ColumnType;
+  /** A caller may leave it out (for example an endpoint's event time); models' own inputs never are. */
+  readonly optional?: boolean;
 }
 
 export interface ModelSignature {

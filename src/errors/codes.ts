@@ -53,7 +53,8 @@ export const ERROR_CODES = {
   FERRY_TRAINING_FAILED: {
     status: 500,
     meaning: 'Every candidate model failed to train.',
-    action: 'Read the per-candidate reasons in the message; check the data for constant or empty columns.',
+    action:
+      'Read the per-candidate reasons in the message; check the data for constant or empty columns.',
   },
   FERRY_MODEL_NOT_FOUND: {
     status: 404,
@@ -73,7 +74,8 @@ export const ERROR_CODES = {
   FERRY_ARTIFACT_NOT_FOUND: {
     status: 404,
     meaning: 'An artifact the registry points to is missing from the artifact store.',
-    action: 'Check that the artifact store configured in ferry.yaml is the one the model was trained with.',
+    action:
+      'Check that the artifact store configured in ferry.yaml is the one the model was trained with.',
   },
   FERRY_ARTIFACT_CORRUPT: {
     status: 500,

@@ -1,0 +1,13 @@
+export { loadProject, parseProjectSpec, findConfigFile, windowMs, type Project } from './load.js';
+export {
+  parseDuration,
+  projectSchema,
+  type ProjectSpec,
+  type ProjectInput,
+  type FeatureSetSpec,
+  type FeatureVectorSpec,
+  type EndpointSpec,
+  type StepSpec,
+  type SourceSpec,
+  type AggregationOp,
+} from './schema.js';

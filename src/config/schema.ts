@@ -1,0 +1,174 @@
+/**
+ * The schema of `ferry.yaml`: one typed spec for the whole project. Keys are snake_case in YAML
+ * and stay so in the parsed spec, so that an error path printed to the user is the path they
+ * wrote. Each backend is one arm of a discriminated union on `type`; unknown keys are rejected
+ * everywhere, so a typo is an error rather than a silently ignored setting.
+ */
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9_]{0,62}$/,
+    'a lower-case name of letters, digits and _ (starting with a letter)',
+  );
+const modelName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a name of letters, digits, ".", "_" or "-"');
+
+/** A duration such as `30s`, `10m`, `1h`, `7d`, parsed to milliseconds. */
+export const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 10m, 1h or 7d')
+  .transform((text) => parseDuration(text));
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!match) throw new Error(`'${text}' is not a duration such as 30s, 10m, 1h or 7d`);
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+}
+
+const metadataStore = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('sqlite'), path: z.string().default('metadata.db') }),
+]);
+const artifactStore = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('local'), path: z.string().default('artifacts') }),
+]);
+const offlineStore = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('parquet'), path: z.string().default('offline') }),
+]);
+const onlineStore = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('sqlite'), path: z.string().default('online.db') }),
+]);
+const eventBus = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('memory'),
+    max_pending: z.number().int().positive().default(10_000),
+  }),
+]);
+
+const source = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('csv'), path: z.string() }),
+  z.strictObject({ type: z.literal('parquet'), path: z.string() }),
+]);
+
+const featureType = z.enum(['float', 'int', 'bool', 'string']);
+const aggregationOp = z.enum(['count', 'sum', 'mean', 'min', 'max']);
+
+const featureSet = z.strictObject({
+  name,
+  entity: name,
+  timestamp: z.string().min(1),
+  source: source.optional(),
+  description: z.string().optional(),
+  owner: z.string().optional(),
+  features: z.array(z.strictObject({ name, type: featureType })).min(1),
+  aggregations: z
+    .array(
+      z.strictObject({
+        column: name,
+        ops: z.array(aggregationOp).min(1),
+        windows: z
+          .array(z.string().regex(/^\d+(s|m|h|d)$/, 'a window such as 10m, 1h or 1d'))
+          .min(1),
+      }),
+    )
+    .default([]),
+  ttl: duration.prefault('7d'),
+});
+
+const featureVector = z.strictObject({
+  name,
+  description: z.string().optional(),
+  features: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$/,
+          '<feature_set>.<feature> or <feature_set>.*',
+        ),
+    )
+    .min(1),
+  label: z
+    .strictObject({ source, column: z.string().min(1), timestamp: z.string().min(1) })
+    .optional(),
+});
+
+const step = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('enrich'), vector: name }),
+  z.strictObject({
+    kind: z.literal('model'),
+    model: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._-]+|:\d+)?$/,
+        '<model>, <model>@<alias> or <model>:<version>',
+      ),
+  }),
+]);
+
+const endpoint = z.strictObject({
+  name: modelName,
+  description: z.string().optional(),
+  steps: z.array(step).min(1),
+});
+
+export const projectSchema = z.strictObject({
+  project: modelName.default('ferry'),
+  /** Folder for embedded state, relative to the project root. */
+  state_dir: z.string().default('.ferry'),
+  metadata: metadataStore.default({ type: 'sqlite', path: 'metadata.db' }),
+  artifacts: artifactStore.default({ type: 'local', path: 'artifacts' }),
+  offline_store: offlineStore.default({ type: 'parquet', path: 'offline' }),
+  online_store: onlineStore.default({ type: 'sqlite', path: 'online.db' }),
+  event_bus: eventBus.default({ type: 'memory', max_pending: 10_000 }),
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      body_limit_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(4 * 1024 * 1024),
+      max_rows_per_request: z.number().int().positive().default(10_000),
+    })
+    .default({
+      host: '127.0.0.1',
+      port: 8080,
+      body_limit_bytes: 4 * 1024 * 1024,
+      max_rows_per_request: 10_000,
+    }),
+  monitoring: z
+    .strictObject({
+      /** How often the inference log buffer is written to the offline store. */
+      flush_interval: duration.prefault('1s'),
+      /** Rows held in memory before further rows spill to disk. */
+      max_buffered_rows: z.number().int().positive().default(100_000),
+    })
+    .default({ flush_interval: 1000, max_buffered_rows: 100_000 }),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  entities: z
+    .array(
+      z.strictObject({
+        name,
+        keys: z.array(z.string().min(1)).min(1).max(1, 'one key column per entity for now'),
+      }),
+    )
+    .default([]),
+  feature_sets: z.array(featureSet).default([]),
+  feature_vectors: z.array(featureVector).default([]),
+  endpoints: z.array(endpoint).default([]),
+});
+
+export type ProjectInput = z.input<typeof projectSchema>;
+export type ProjectSpec = z.output<typeof projectSchema>;
+export type FeatureSetSpec = ProjectSpec['feature_sets'][number];
+export type FeatureVectorSpec = ProjectSpec['feature_vectors'][number];
+export type EndpointSpec = ProjectSpec['endpoints'][number];
+export type StepSpec = EndpointSpec['steps'][number];
+export type SourceSpec = z.output<typeof source>;
+export type AggregationOp = z.output<typeof aggregationOp>;

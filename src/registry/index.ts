@@ -1,0 +1,7 @@
+export {
+  ModelRegistry,
+  parseModelRef,
+  CHAMPION,
+  type ModelRef,
+  type RegisterInput,
+} from './registry.js';
