@@ -77,6 +77,11 @@ const featureSet = z.strictObject({
     )
     .default([]),
   ttl: duration.prefault('7d'),
+  /**
+   * Events kept online beyond the largest window. 0 serves live traffic exactly; replays and
+   * backtests that look up past times need more.
+   */
+  online_history: duration.prefault('0s'),
 });
 
 const featureVector = z.strictObject({

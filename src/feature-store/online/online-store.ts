@@ -34,7 +34,12 @@ export interface OnlineStore {
   readLatest(featureSet: string, keys: readonly string[]): Promise<(OnlineRecord | null)[]>;
   appendEvents(featureSet: string, events: readonly OnlineEvent[], retainMs: number): Promise<void>;
   /** Events of `key` with since < ts <= until, ascending by ts. */
-  readEvents(featureSet: string, key: string, since: number, until: number): Promise<OnlineRecord[]>;
+  readEvents(
+    featureSet: string,
+    key: string,
+    since: number,
+    until: number,
+  ): Promise<OnlineRecord[]>;
   deleteFeatureSet(featureSet: string): Promise<void>;
   close(): Promise<void>;
 }

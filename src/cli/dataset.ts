@@ -1,0 +1,45 @@
+/** `ferry dataset build <feature_vector>`: a point-in-time-correct training set. */
+import type { Command } from 'commander';
+import { withWorkspace, type GlobalOptions } from './context.js';
+import { printJson, progress } from './output.js';
+
+interface BuildOptions extends GlobalOptions {
+  readonly labels?: string;
+  readonly out?: string;
+}
+
+export function registerDataset(program: Command): void {
+  const dataset = program
+    .command('dataset')
+    .description('training sets built from feature vectors');
+  dataset
+    .command('build')
+    .description("join a feature vector's label rows to features as of each label's time")
+    .argument('<feature_vector>', 'feature vector name from ferry.yaml')
+    .option(
+      '--labels <file>',
+      "label rows (entity key, timestamp, label) instead of the vector's label source",
+    )
+    .option('--out <file>', 'write the training set to this .parquet or .csv file')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, _o: unknown, command: Command) => {
+      const options = command.optsWithGlobals<BuildOptions>();
+      const say = progress(options);
+      const table = await withWorkspace(options, (ws) =>
+        ws.features.buildTrainingSet(name, {
+          ...(options.labels ? { labels: options.labels } : {}),
+          ...(options.out ? { out: options.out } : {}),
+        }),
+      );
+      const summary = {
+        vector: name,
+        rows: table.rowCount,
+        columns: table.columns.map((c) => c.name),
+        out: options.out ?? null,
+      };
+      if (options.json) return printJson(summary);
+      say(
+        `Built ${table.rowCount} rows with columns ${summary.columns.join(', ')}${options.out ? ` into ${options.out}` : ''}`,
+      );
+    });
+}

@@ -1,0 +1,3 @@
+/** The event bus: its interface and the backends configuration can choose. */
+export type { EventBus, EventMessage, SubscribeOptions, Subscription } from './event-bus.js';
+export { createMemoryEventBus, MemoryEventBus, type MemoryEventBusOptions } from './memory.js';

@@ -1,0 +1,837 @@
+/**
+ * The feature store: batch ingestion of feature sets into the offline store (history) and the
+ * online store (latest values and recent events), online lookups of feature vectors, and
+ * point-in-time-correct training sets.
+ *
+ * Semantics (DESIGN.md, "Semantics that must hold"), the same online and offline:
+ * - a plain feature as of T is the value of the entity's latest event with ts <= T and
+ *   T - ts < ttl, else null; among events of one entity at the same ts the one with the greatest
+ *   `event_id` is the latest (a content rule, so the answer never depends on ingestion order);
+ * - a window aggregation as of T covers the events with T - window < ts <= T (`windows.ts`).
+ * An event is identified by (entity key, timestamp, `event_id` column if the source has one):
+ * ingesting the same event twice stores it once.
+ *
+ * Offline layout: `features/<feature_set>` holds every event, partitioned by the UTC date of its
+ * timestamp, with columns <entity key> (string), <timestamp>, `event_id` (string, '' when the
+ * source has none) and the features; `quarantine/<feature_set>` holds rejected rows and why.
+ *
+ * Known limits:
+ * - the online store keeps only the newest record per entity and the events of the last
+ *   (largest window + the feature set's `online_history`), so a lookup as of a time before an entity's newest
+ *   event answers null for its plain features and for windows reaching past what is kept;
+ *   at or after the newest event (live traffic) it always equals the training set;
+ * - ingestions of one feature set are serialised within this process only: two processes
+ *   ingesting the same set at once could both store an event they each saw as new.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { FeatureSetSpec, FeatureVectorSpec, ProjectSpec } from '../config/schema.js';
+import {
+  getColumn,
+  type Column,
+  type ColumnType,
+  type Row,
+  type Scalar,
+  type Table,
+} from '../core/table.js';
+import { readTable } from '../data/read.js';
+import { writeTable } from '../data/write.js';
+import { FerryError } from '../errors/index.js';
+import { castKey, castTimestamp, castValue, INVALID, showValue } from './cast.js';
+import type { OfflineStore } from './offline/offline-store.js';
+import type { OnlineEvent, OnlineRecord, OnlineStore, OnlineWrite } from './online/online-store.js';
+import { aggregationsOf, computeAggregations, type WindowAggregation } from './windows.js';
+
+/** The optional source column that tells apart two events of one entity at the same time. */
+export const EVENT_ID_COLUMN = 'event_id';
+/**
+ * Kept beside the feature values of an online latest record, so that a later ingestion can
+ * apply the same tie rule as the offline store. Feature names start with a letter, so it
+ * cannot clash with one.
+ */
+const LATEST_EVENT_ID = '_event_id';
+/** Rows appended to the online store per call, so progress can be reported on large files. */
+const ONLINE_BATCH = 10_000;
+
+export interface FeatureStoreOptions {
+  readonly spec: ProjectSpec;
+  /** Folder that relative `source` paths of ferry.yaml start from. */
+  readonly projectDir: string;
+  readonly offline: OfflineStore;
+  readonly online: OnlineStore;
+  /**
+   * History kept online beyond a feature set's largest window (ms, default 0). Online lookups
+   * as of a past time T are exact only while T - window reaches no further back than the
+   * entity's newest event minus (largest window + this); replays and backtests can raise it.
+   */
+  readonly onlineHistoryMs?: number;
+}
+
+export interface IngestOptions {
+  /** A file to read instead of the feature set's `source` (relative to the working directory). */
+  readonly source?: string;
+  /** Rows to ingest directly, instead of any file. */
+  readonly table?: Table;
+  readonly onProgress?: (message: string) => void;
+}
+
+export interface RejectedRow {
+  /** 1-based position of the row among the source's data rows (the header is not counted). */
+  readonly row: number;
+  readonly reason: string;
+}
+
+export interface IngestResult {
+  /** New events stored. */
+  readonly rows: number;
+  /** Events skipped because they were already stored (or repeated within the source). */
+  readonly duplicates: number;
+  /** Rows that could not be stored, also written to `quarantine/<feature_set>` offline. */
+  readonly rejected: RejectedRow[];
+}
+
+export interface TrainingSetOptions {
+  /** Label rows from this file (relative to the working directory) instead of the vector's label source. */
+  readonly labels?: string;
+  /** Label rows given directly. */
+  readonly table?: Table;
+  /** Also write the training set here (.parquet, .csv or .jsonl; relative to the working directory). */
+  readonly out?: string;
+}
+
+/** What one feature set contributes to a feature vector. */
+interface SetSelection {
+  readonly plan: SetPlan;
+  readonly plain: { readonly name: string; readonly type: ColumnType }[];
+  readonly aggregations: WindowAggregation[];
+}
+
+interface VectorPlan {
+  readonly spec: FeatureVectorSpec;
+  readonly sets: SetSelection[];
+  /** Output features in the vector's order, by bare name. */
+  readonly features: { readonly name: string; readonly type: ColumnType }[];
+  readonly keyColumns: string[];
+}
+
+interface SetPlan {
+  readonly spec: FeatureSetSpec;
+  readonly keyColumn: string;
+  readonly offlineTable: string;
+  readonly aggregations: WindowAggregation[];
+  /** Feature columns that aggregations read, the only values online events need. */
+  readonly aggregatedColumns: string[];
+  readonly retainMs: number;
+}
+
+export class FeatureStore {
+  private readonly spec: ProjectSpec;
+  private readonly projectDir: string;
+  private readonly offline: OfflineStore;
+  private readonly online: OnlineStore;
+  private readonly onlineHistoryMs: number;
+  private readonly plans = new Map<string, SetPlan>();
+  private readonly vectors = new Map<string, VectorPlan>();
+  /** Per feature set, the tail of its ingestions: one at a time, so two never both see an event as new. */
+  private readonly ingesting = new Map<string, Promise<unknown>>();
+
+  constructor(options: FeatureStoreOptions) {
+    this.spec = options.spec;
+    this.projectDir = options.projectDir;
+    this.offline = options.offline;
+    this.online = options.online;
+    this.onlineHistoryMs = Math.max(0, options.onlineHistoryMs ?? 0);
+  }
+
+  /**
+   * Reads a feature set's source, stores its new events offline and online, and reports the
+   * events it skipped as already present and the rows it rejected (with reasons).
+   * @example const { rows, rejected } = await store.ingest('transactions');
+   */
+  async ingest(featureSetName: string, options: IngestOptions = {}): Promise<IngestResult> {
+    const plan = this.setPlan(featureSetName);
+    const previous = this.ingesting.get(plan.spec.name) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.ingestNow(plan, options));
+    this.ingesting.set(plan.spec.name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.ingesting.get(plan.spec.name) === run) this.ingesting.delete(plan.spec.name);
+    }
+  }
+
+  private async ingestNow(plan: SetPlan, options: IngestOptions): Promise<IngestResult> {
+    const fs = plan.spec;
+    const say = options.onProgress ?? (() => undefined);
+    const { table, origin } = await this.sourceTable(fs, options);
+    say(`read ${table.rowCount} rows from ${origin}`);
+
+    const tsColumn = fs.timestamp;
+    const required = [plan.keyColumn, tsColumn, ...fs.features.map((f) => f.name)];
+    const missing = [...new Set(required)].filter((name) => !getColumn(table, name));
+    if (missing.length > 0) {
+      throw new FerryError(
+        'FERRY_COLUMN_UNKNOWN',
+        `feature set '${fs.name}' needs column(s) ${missing.map((m) => `'${m}'`).join(', ')}, which ${origin} lacks; ` +
+          `its columns: ${table.columns.map((c) => c.name).join(', ')}`,
+      );
+    }
+
+    // Cast every row; a row that cannot be stored is rejected with its reason, never dropped.
+    const keyIn = getColumn(table, plan.keyColumn) as Column;
+    const tsIn = getColumn(table, tsColumn) as Column;
+    const eventIdIn = getColumn(table, EVENT_ID_COLUMN);
+    const featureIn = fs.features.map((f) => ({
+      ...f,
+      column: getColumn(table, f.name) as Column,
+    }));
+    const keys: string[] = [];
+    const times: number[] = [];
+    const eventIds: string[] = [];
+    const featureValues: Scalar[][] = fs.features.map(() => []);
+    const rejected: RejectedRow[] = [];
+    const rejectedSource: number[] = [];
+    const seen = new Set<string>();
+    let duplicates = 0;
+    rows: for (let r = 0; r < table.rowCount; r++) {
+      const reject = (reason: string): void => {
+        rejected.push({ row: r + 1, reason });
+        rejectedSource.push(r);
+      };
+      const key = castKey(keyIn.values[r]);
+      if (key === null) {
+        reject(`entity key '${plan.keyColumn}' is missing`);
+        continue;
+      }
+      if (key === INVALID) {
+        reject(
+          `entity key '${plan.keyColumn}' is ${showValue(keyIn.values[r])}, not a text or number key`,
+        );
+        continue;
+      }
+      const ts = castTimestamp(tsIn.values[r]);
+      if (ts === null) {
+        reject(`timestamp '${tsColumn}' is missing`);
+        continue;
+      }
+      if (ts === INVALID) {
+        reject(
+          `timestamp '${tsColumn}' is ${showValue(tsIn.values[r])}, not a time (use ISO 8601 or UTC milliseconds)`,
+        );
+        continue;
+      }
+      const rawId = eventIdIn?.values[r] ?? null;
+      const eventId = rawId === null ? '' : String(rawId);
+      const cast: Scalar[] = [];
+      for (const f of featureIn) {
+        const v = castValue(f.column.values[r], f.type);
+        if (v === INVALID) {
+          reject(`'${f.name}' is ${showValue(f.column.values[r])}, not a valid ${f.type}`);
+          continue rows;
+        }
+        cast.push(v);
+      }
+      const identity = eventIdentity(key, ts, eventId);
+      if (seen.has(identity)) {
+        duplicates++;
+        continue;
+      }
+      seen.add(identity);
+      keys.push(key);
+      times.push(ts);
+      eventIds.push(eventId);
+      cast.forEach((v, i) => (featureValues[i] as Scalar[]).push(v));
+    }
+
+    if (rejected.length > 0) {
+      await this.quarantine(fs.name, origin, table, rejected, rejectedSource);
+      say(`rejected ${rejected.length} rows (see quarantine/${fs.name})`);
+    }
+
+    // Events already stored offline are skipped; only the batch's time range needs looking at.
+    const fresh = await this.unseen(plan, keys, times, eventIds);
+    duplicates += keys.length - fresh.length;
+    if (fresh.length === 0) {
+      say('no new events');
+      return { rows: 0, duplicates, rejected };
+    }
+    const pick = <T>(values: readonly T[]): T[] => fresh.map((i) => values[i] as T);
+    const batch = {
+      keys: pick(keys),
+      times: pick(times),
+      eventIds: pick(eventIds),
+      features: featureValues.map((values) => pick(values)),
+    };
+
+    // Online first: if the offline append then fails, a retry finds the events missing offline
+    // and writes both again (online writes are idempotent); the reverse order could leave
+    // events offline that a retry would skip and never put online.
+    await this.writeOnline(plan, batch, say);
+    const offlineTable: Table = {
+      columns: [
+        { name: plan.keyColumn, type: 'string', values: batch.keys },
+        { name: tsColumn, type: 'timestamp', values: batch.times },
+        { name: EVENT_ID_COLUMN, type: 'string', values: batch.eventIds },
+        ...fs.features.map((f, i) => ({
+          name: f.name,
+          type: f.type,
+          values: batch.features[i] as Scalar[],
+        })),
+      ],
+      rowCount: fresh.length,
+    };
+    await this.offline.append(plan.offlineTable, offlineTable, { timeColumn: tsColumn });
+    say(`stored ${fresh.length} new events offline (${plan.offlineTable})`);
+    return { rows: fresh.length, duplicates, rejected };
+  }
+
+  /**
+   * The feature vector of each key as of `at` (default now), from the online store: plain
+   * features from the latest event (null when older than the ttl, or newer than `at`),
+   * aggregations computed exactly from the stored events. An aggregation the online store can
+   * no longer compute exactly at a past `at` (its events were pruned) is null, never a guess.
+   * @example const [row] = await store.getOnlineVector('card_history', ['c0042']);
+   */
+  async getOnlineVector(
+    vectorName: string,
+    keys: readonly string[],
+    at: number = Date.now(),
+  ): Promise<Row[]> {
+    const vector = this.vectorPlan(vectorName);
+    if (vector.keyColumns.length !== 1) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `feature vector '${vectorName}' spans entities with keys ${vector.keyColumns.join(', ')}; online lookups take one entity's keys`,
+      );
+    }
+    const keyColumn = vector.keyColumns[0] as string;
+    const rows: Row[] = keys.map((key) => ({ [keyColumn]: key }));
+    await Promise.all(
+      vector.sets.map(async (selection) => {
+        const { plan } = selection;
+        const latest = await this.online.readLatest(plan.spec.name, keys);
+        const ttl = plan.spec.ttl;
+        const longest = Math.max(0, ...selection.aggregations.map((a) => a.windowMs));
+        await Promise.all(
+          keys.map(async (key, i) => {
+            const row = rows[i] as Row;
+            const record = latest[i] ?? null;
+            const fresh = record !== null && record.ts <= at && at - record.ts < ttl;
+            for (const f of selection.plain)
+              row[f.name] = fresh ? ((record as OnlineRecord).values[f.name] ?? null) : null;
+            if (selection.aggregations.length === 0) return;
+            // The store may have pruned events with ts < newest - retainMs; a window needs those with
+            // ts > at - window, all still there when (timestamps being integer ms) the bound below holds.
+            const exact = (a: WindowAggregation): boolean =>
+              record === null || at - a.windowMs + 1 >= record.ts - plan.retainMs;
+            const computable = selection.aggregations.filter(exact);
+            const events =
+              computable.length > 0
+                ? await this.online.readEvents(plan.spec.name, key, at - longest, at)
+                : [];
+            const values = computeAggregations(events, computable, at);
+            for (const a of selection.aggregations) row[a.name] = values[a.name] ?? null;
+          }),
+        );
+      }),
+    );
+    return rows.map((row) => orderRow(row, keyColumn, vector));
+  }
+
+  /**
+   * Joins label rows (entity key, label time, label) to the vector's features as of each label's
+   * time, in the offline store: plain features from the latest event with ts <= T and
+   * T - ts < ttl, aggregations over T - window < ts <= T. Never a value from the future.
+   * Other columns of the label rows (values known at request time) are kept.
+   * Columns: entity key(s), timestamp, other label columns, the features (bare names), the label.
+   * @example const train = await store.buildTrainingSet('card_history', { out: 'train.parquet' });
+   */
+  async buildTrainingSet(vectorName: string, options: TrainingSetOptions = {}): Promise<Table> {
+    const vector = this.vectorPlan(vectorName);
+    const label = vector.spec.label;
+    let labels: Table;
+    let origin: string;
+    if (options.table) {
+      labels = options.table;
+      origin = 'the given label table';
+    } else {
+      const file = options.labels
+        ? path.resolve(options.labels)
+        : label
+          ? path.resolve(this.projectDir, label.source.path)
+          : null;
+      if (!file) {
+        throw new FerryError(
+          'FERRY_ARGUMENT_INVALID',
+          `feature vector '${vectorName}' has no label source; add 'label:' to it in ferry.yaml or pass a labels file`,
+        );
+      }
+      labels = await readTable(file, { allowEmpty: true });
+      origin = file;
+    }
+    const tsColumn = label?.timestamp ?? (vector.sets[0] as SetSelection).plan.spec.timestamp;
+    const labelColumn = label?.column;
+    const required = [...vector.keyColumns, tsColumn, ...(labelColumn ? [labelColumn] : [])];
+    const missing = required.filter((name) => !getColumn(labels, name));
+    if (missing.length > 0) {
+      throw new FerryError(
+        'FERRY_COLUMN_UNKNOWN',
+        `label rows of '${vectorName}' need column(s) ${missing.map((m) => `'${m}'`).join(', ')}, which ${origin} lacks; ` +
+          `its columns: ${labels.columns.map((c) => c.name).join(', ')}`,
+      );
+    }
+    const featureNames = new Set(vector.features.map((f) => f.name));
+    const clash = labels.columns.find((c) => featureNames.has(c.name));
+    if (clash) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `label column '${clash.name}' of ${origin} has the name of a feature of '${vectorName}'; rename or drop it`,
+      );
+    }
+
+    // Every label row needs its keys and time: a row without them cannot be joined as of a time.
+    const times: number[] = new Array<number>(labels.rowCount);
+    const keyValues = vector.keyColumns.map(() => new Array<string>(labels.rowCount));
+    const tsIn = getColumn(labels, tsColumn) as Column;
+    const bad: string[] = [];
+    for (let r = 0; r < labels.rowCount; r++) {
+      const ts = castTimestamp(tsIn.values[r]);
+      if (ts === null || ts === INVALID)
+        bad.push(`row ${r + 1}: timestamp '${tsColumn}' is ${showValue(tsIn.values[r])}`);
+      else times[r] = ts;
+      vector.keyColumns.forEach((k, j) => {
+        const raw = (getColumn(labels, k) as Column).values[r];
+        const key = castKey(raw);
+        if (key === null || key === INVALID)
+          bad.push(`row ${r + 1}: key '${k}' is ${showValue(raw)}`);
+        else (keyValues[j] as string[])[r] = key;
+      });
+    }
+    if (bad.length > 0) {
+      throw new FerryError(
+        'FERRY_DATA_UNREADABLE',
+        `${bad.length} label row(s) of ${origin} lack a usable key or time: ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? '; ...' : ''}; fix or remove them`,
+      );
+    }
+
+    const featureColumns = new Map<string, Scalar[]>();
+    for (const f of vector.features)
+      featureColumns.set(f.name, new Array<Scalar>(labels.rowCount).fill(null));
+    if (labels.rowCount > 0) await this.joinOffline(vector, keyValues, times, featureColumns);
+
+    const keySet = new Set(vector.keyColumns);
+    const columns: Column[] = [
+      ...vector.keyColumns.map((k) => getColumn(labels, k) as Column),
+      { name: tsColumn, type: 'timestamp', values: times },
+      ...labels.columns.filter(
+        (c) => !keySet.has(c.name) && c.name !== tsColumn && c.name !== labelColumn,
+      ),
+      ...vector.features.map((f) => ({
+        name: f.name,
+        type: f.type,
+        values: featureColumns.get(f.name) as Scalar[],
+      })),
+      ...(labelColumn ? [getColumn(labels, labelColumn) as Column] : []),
+    ];
+    const result: Table = { columns, rowCount: labels.rowCount };
+    if (options.out) await writeTable(result, path.resolve(options.out));
+    return result;
+  }
+
+  /* ------------------------------------------------------------------ ingestion helpers */
+
+  private async sourceTable(
+    fs: FeatureSetSpec,
+    options: IngestOptions,
+  ): Promise<{ table: Table; origin: string }> {
+    if (options.table) return { table: options.table, origin: 'the given table' };
+    const file = options.source
+      ? path.resolve(options.source)
+      : fs.source
+        ? path.resolve(this.projectDir, fs.source.path)
+        : null;
+    if (!file) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `feature set '${fs.name}' has no source; add 'source:' to it in ferry.yaml or pass a file to ingest`,
+      );
+    }
+    const format = options.source ? undefined : fs.source?.type;
+    return { table: await readTable(file, format ? { format } : {}), origin: file };
+  }
+
+  /** Indices of the batch's events that the offline store does not hold yet. */
+  private async unseen(
+    plan: SetPlan,
+    keys: string[],
+    times: number[],
+    eventIds: string[],
+  ): Promise<number[]> {
+    const all = keys.map((_, i) => i);
+    if (keys.length === 0 || !(await this.offline.hasTable(plan.offlineTable))) return all;
+    let start = Infinity;
+    let end = -Infinity;
+    for (const t of times) {
+      if (t < start) start = t;
+      if (t > end) end = t;
+    }
+    const tsColumn = plan.spec.timestamp;
+    const stored = await this.offline.read(plan.offlineTable, {
+      columns: [plan.keyColumn, tsColumn, EVENT_ID_COLUMN],
+      timeColumn: tsColumn,
+      start,
+      end: end + 1,
+    });
+    if (stored.rowCount === 0) return all;
+    const [k, t, e] = stored.columns as [Column, Column, Column];
+    const known = new Set<string>();
+    for (let i = 0; i < stored.rowCount; i++) {
+      known.add(
+        eventIdentity(String(k.values[i]), t.values[i] as number, String(e.values[i] ?? '')),
+      );
+    }
+    return all.filter(
+      (i) =>
+        !known.has(eventIdentity(keys[i] as string, times[i] as number, eventIds[i] as string)),
+    );
+  }
+
+  private async writeOnline(
+    plan: SetPlan,
+    batch: { keys: string[]; times: number[]; eventIds: string[]; features: Scalar[][] },
+    say: (message: string) => void,
+  ): Promise<void> {
+    const fs = plan.spec;
+    const n = batch.keys.length;
+    // The newest event of each key in the batch, by (ts, event_id).
+    const newest = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const key = batch.keys[i] as string;
+      const j = newest.get(key);
+      if (
+        j === undefined ||
+        isAfter(
+          batch.times[i] as number,
+          batch.eventIds[i] as string,
+          batch.times[j] as number,
+          batch.eventIds[j] as string,
+        )
+      ) {
+        newest.set(key, i);
+      }
+    }
+    const candidates = [...newest.entries()];
+    const current = await this.online.readLatest(
+      fs.name,
+      candidates.map(([key]) => key),
+    );
+    const writes: OnlineWrite[] = [];
+    candidates.forEach(([key, i], c) => {
+      const ts = batch.times[i] as number;
+      const eventId = batch.eventIds[i] as string;
+      const existing = current[c] ?? null;
+      if (
+        existing &&
+        !isAfter(ts, eventId, existing.ts, String(existing.values[LATEST_EVENT_ID] ?? ''))
+      ) {
+        if (!(existing.ts === ts && String(existing.values[LATEST_EVENT_ID] ?? '') === eventId))
+          return;
+      }
+      const values: Row = { [LATEST_EVENT_ID]: eventId };
+      fs.features.forEach(
+        (f, col) => (values[f.name] = (batch.features[col] as Scalar[])[i] ?? null),
+      );
+      writes.push({ key, ts, values });
+    });
+    for (let offset = 0; offset < writes.length; offset += ONLINE_BATCH) {
+      await this.online.writeLatest(fs.name, writes.slice(offset, offset + ONLINE_BATCH));
+    }
+    say(`updated the latest values of ${writes.length} entities online`);
+
+    if (plan.aggregations.length === 0) return;
+    const columns = plan.aggregatedColumns.map((name) => ({
+      name,
+      values: batch.features[fs.features.findIndex((f) => f.name === name)] as Scalar[],
+    }));
+    for (let offset = 0; offset < n; offset += ONLINE_BATCH) {
+      const events: OnlineEvent[] = [];
+      for (let i = offset; i < Math.min(n, offset + ONLINE_BATCH); i++) {
+        const values: Row = {};
+        for (const c of columns) values[c.name] = c.values[i] ?? null;
+        events.push({
+          key: batch.keys[i] as string,
+          ts: batch.times[i] as number,
+          eventId: batch.eventIds[i] as string,
+          values,
+        });
+      }
+      await this.online.appendEvents(fs.name, events, plan.retainMs);
+    }
+    say(`appended ${n} events online for window aggregations`);
+  }
+
+  private async quarantine(
+    featureSet: string,
+    origin: string,
+    source: Table,
+    rejected: readonly RejectedRow[],
+    sourceRows: readonly number[],
+  ): Promise<void> {
+    const now = Date.now();
+    const records = sourceRows.map((r) => {
+      const record: Record<string, Scalar> = {};
+      for (const c of source.columns) record[c.name] = c.values[r] ?? null;
+      return JSON.stringify(record);
+    });
+    await this.offline.append(`quarantine/${featureSet}`, {
+      columns: [
+        { name: 'quarantined_at', type: 'timestamp', values: rejected.map(() => now) },
+        { name: 'source', type: 'string', values: rejected.map(() => origin) },
+        { name: 'row', type: 'int', values: rejected.map((r) => r.row) },
+        { name: 'reason', type: 'string', values: rejected.map((r) => r.reason) },
+        { name: 'record', type: 'string', values: records },
+      ],
+      rowCount: rejected.length,
+    });
+  }
+
+  /* ------------------------------------------------------------------ point-in-time join */
+
+  /** Fills `out` (feature name → values by label row) from the offline store, one query per feature set. */
+  private async joinOffline(
+    vector: VectorPlan,
+    keyValues: string[][],
+    times: number[],
+    out: Map<string, Scalar[]>,
+  ): Promise<void> {
+    const scratch = `scratch/pit_${randomBytes(8).toString('hex')}`;
+    const n = times.length;
+    const spine: Table = {
+      columns: [
+        { name: '_row', type: 'int', values: times.map((_, i) => i) },
+        { name: '_t', type: 'timestamp', values: times },
+        ...keyValues.map((values, j) => ({ name: `_k${j}`, type: 'string' as const, values })),
+      ],
+      rowCount: n,
+    };
+    await this.offline.append(scratch, spine);
+    try {
+      for (const selection of vector.sets) {
+        const { plan } = selection;
+        if (!(await this.offline.hasTable(plan.offlineTable))) {
+          // Nothing ingested yet: plain features stay null, counts and sums are 0.
+          for (const a of selection.aggregations) {
+            if (a.op === 'count' || a.op === 'sum') (out.get(a.name) as Scalar[]).fill(0);
+          }
+          continue;
+        }
+        const keyIndex = vector.keyColumns.indexOf(plan.keyColumn);
+        const spineSql = `SELECT _row, _k${keyIndex} AS _k, epoch_ms(_t) AS _t FROM {{${scratch}}}`;
+        const results: Table[] = [];
+        if (selection.plain.length > 0)
+          results.push(await this.offline.query(plainSql(plan, selection, spineSql)));
+        if (selection.aggregations.length > 0)
+          results.push(await this.offline.query(aggregationSql(plan, selection, spineSql)));
+        for (const result of results) {
+          const rowIds = (getColumn(result, '_row') as Column).values;
+          for (const column of result.columns) {
+            const target = out.get(column.name);
+            if (!target) continue;
+            for (let i = 0; i < result.rowCount; i++)
+              target[rowIds[i] as number] = column.values[i] ?? null;
+          }
+        }
+      }
+    } finally {
+      await this.offline.dropTable(scratch);
+    }
+  }
+
+  /* ------------------------------------------------------------------ plans */
+
+  private setPlan(name: string): SetPlan {
+    const cached = this.plans.get(name);
+    if (cached) return cached;
+    const fs = this.spec.feature_sets.find((f) => f.name === name);
+    if (!fs) {
+      throw new FerryError(
+        'FERRY_FEATURE_SET_UNKNOWN',
+        `feature set '${name}' is not defined; defined: ${this.spec.feature_sets.map((f) => f.name).join(', ') || '(none)'}`,
+      );
+    }
+    const entity = this.spec.entities.find((e) => e.name === fs.entity);
+    const keyColumn = entity?.keys[0];
+    if (!keyColumn) {
+      throw new FerryError(
+        'FERRY_CONFIG_INVALID',
+        `feature set '${name}': entity '${fs.entity}' is not defined in ferry.yaml`,
+      );
+    }
+    const reserved = new Set([keyColumn, fs.timestamp, EVENT_ID_COLUMN]);
+    const clash = fs.features.find((f) => reserved.has(f.name));
+    if (clash) {
+      throw new FerryError(
+        'FERRY_CONFIG_INVALID',
+        `feature set '${name}': feature '${clash.name}' has the name of its entity key, timestamp or '${EVENT_ID_COLUMN}' column; those are stored with every event already, so remove it from features`,
+      );
+    }
+    const aggregations = aggregationsOf(fs);
+    const plan: SetPlan = {
+      spec: fs,
+      keyColumn,
+      offlineTable: `features/${fs.name}`,
+      aggregations,
+      aggregatedColumns: [...new Set(aggregations.map((a) => a.column))],
+      retainMs:
+        Math.max(0, ...aggregations.map((a) => a.windowMs)) +
+        Math.max(fs.online_history, this.onlineHistoryMs),
+    };
+    this.plans.set(name, plan);
+    return plan;
+  }
+
+  private vectorPlan(name: string): VectorPlan {
+    const cached = this.vectors.get(name);
+    if (cached) return cached;
+    const spec = this.spec.feature_vectors.find((v) => v.name === name);
+    if (!spec) {
+      throw new FerryError(
+        'FERRY_FEATURE_VECTOR_UNKNOWN',
+        `feature vector '${name}' is not defined; defined: ${this.spec.feature_vectors.map((v) => v.name).join(', ') || '(none)'}`,
+      );
+    }
+    const sets = new Map<
+      string,
+      { plan: SetPlan; plain: SetSelection['plain']; aggregations: WindowAggregation[] }
+    >();
+    const features: VectorPlan['features'] = [];
+    const seen = new Set<string>();
+    for (const ref of spec.features) {
+      const [setName, feature] = ref.split('.') as [string, string];
+      const plan = this.setPlan(setName);
+      let selection = sets.get(setName);
+      if (!selection) {
+        selection = { plan, plain: [], aggregations: [] };
+        sets.set(setName, selection);
+      }
+      const names =
+        feature === '*'
+          ? [...plan.spec.features.map((f) => f.name), ...plan.aggregations.map((a) => a.name)]
+          : [feature];
+      for (const n of names) {
+        if (seen.has(n)) continue;
+        const plain = plan.spec.features.find((f) => f.name === n);
+        const aggregation = plan.aggregations.find((a) => a.name === n);
+        if (plain) {
+          selection.plain.push({ name: n, type: plain.type });
+          features.push({ name: n, type: plain.type });
+        } else if (aggregation) {
+          selection.aggregations.push(aggregation);
+          features.push({ name: n, type: aggregation.type });
+        } else {
+          const defined = [
+            ...plan.spec.features.map((f) => f.name),
+            ...plan.aggregations.map((a) => a.name),
+          ];
+          throw new FerryError(
+            'FERRY_FEATURE_UNKNOWN',
+            `feature '${setName}.${n}' is not defined; '${setName}' defines: ${defined.join(', ')}`,
+          );
+        }
+        seen.add(n);
+      }
+    }
+    const selections = [...sets.values()];
+    const keyColumns = [...new Set(selections.map((s) => s.plan.keyColumn))];
+    const plan: VectorPlan = { spec, sets: selections, features, keyColumns };
+    this.vectors.set(name, plan);
+    return plan;
+  }
+}
+
+/* -------------------------------------------------------------------- SQL */
+
+function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+const SQL_TYPES: Record<ColumnType, string> = {
+  float: 'DOUBLE',
+  int: 'BIGINT',
+  bool: 'BOOLEAN',
+  string: 'VARCHAR',
+  timestamp: 'TIMESTAMP',
+};
+
+/**
+ * Plain features as of each label time: the latest event with ts <= T (ASOF join; among events
+ * at the same ts, the greatest event_id), kept only when T - ts < ttl.
+ */
+function plainSql(plan: SetPlan, selection: SetSelection, spineSql: string): string {
+  const fs = plan.spec;
+  const cols = selection.plain.map((f) => ident(f.name));
+  const events = `
+    SELECT ${ident(plan.keyColumn)} AS _k, epoch_ms(${ident(fs.timestamp)}) AS _ts, ${cols.join(', ')}
+    FROM {{${plan.offlineTable}}}
+    QUALIFY row_number() OVER (PARTITION BY ${ident(plan.keyColumn)}, ${ident(fs.timestamp)} ORDER BY ${ident(EVENT_ID_COLUMN)} DESC) = 1`;
+  const picks = selection.plain.map(
+    (f) =>
+      `CAST(CASE WHEN l._t - e._ts < ${fs.ttl} THEN e.${ident(f.name)} END AS ${SQL_TYPES[f.type]}) AS ${ident(f.name)}`,
+  );
+  return `WITH l AS (${spineSql}), e AS (${events})
+    SELECT l._row, ${picks.join(', ')}
+    FROM l ASOF LEFT JOIN e ON l._k = e._k AND l._t >= e._ts`;
+}
+
+/** Window aggregations as of each label time: a range join on the longest window, then one filter per window. */
+function aggregationSql(plan: SetPlan, selection: SetSelection, spineSql: string): string {
+  const fs = plan.spec;
+  const columns = [...new Set(selection.aggregations.map((a) => a.column))];
+  const longest = Math.max(...selection.aggregations.map((a) => a.windowMs));
+  const typeOf = (column: string): ColumnType =>
+    fs.features.find((f) => f.name === column)?.type ?? 'float';
+  const picks = selection.aggregations.map((a) => {
+    const filter = `FILTER (WHERE e._ts > l._t - ${a.windowMs})`;
+    const raw = `e.${ident(a.column)}`;
+    const numeric = typeOf(a.column) === 'bool' ? `CAST(${raw} AS INTEGER)` : raw;
+    let expr: string;
+    switch (a.op) {
+      case 'count':
+        expr = `count(${raw}) ${filter}`;
+        break;
+      case 'sum':
+        expr = `coalesce(sum(${numeric}) ${filter}, 0)`;
+        break;
+      case 'mean':
+        expr = `avg(${numeric}) ${filter}`;
+        break;
+      case 'min':
+      case 'max':
+        expr = `${a.op}(${raw}) ${filter}`;
+        break;
+    }
+    return `CAST(${expr} AS ${SQL_TYPES[a.type]}) AS ${ident(a.name)}`;
+  });
+  const events = `SELECT ${ident(plan.keyColumn)} AS _k, epoch_ms(${ident(fs.timestamp)}) AS _ts, ${columns.map(ident).join(', ')} FROM {{${plan.offlineTable}}}`;
+  return `WITH l AS (${spineSql}), e AS (${events})
+    SELECT l._row, ${picks.join(', ')}
+    FROM l LEFT JOIN e ON e._k = l._k AND e._ts <= l._t AND e._ts > l._t - ${longest}
+    GROUP BY l._row`;
+}
+
+/* -------------------------------------------------------------------- helpers */
+
+function eventIdentity(key: string, ts: number, eventId: string): string {
+  return `${key}\u0000${ts}\u0000${eventId}`;
+}
+
+/** Whether event (ts, eventId) comes after (otherTs, otherId) under the tie rule. */
+function isAfter(ts: number, eventId: string, otherTs: number, otherId: string): boolean {
+  return ts > otherTs || (ts === otherTs && eventId > otherId);
+}
+
+function orderRow(row: Row, keyColumn: string, vector: VectorPlan): Row {
+  const out: Row = { [keyColumn]: row[keyColumn] ?? null };
+  for (const f of vector.features) out[f.name] = row[f.name] ?? null;
+  return out;
+}

@@ -1,0 +1,290 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tableFromRows, tableToRows, type Table } from '../../core/table.js';
+import { describeOfflineStoreConformance } from '../../testing/offline-store.conformance.js';
+import { openParquetOfflineStore } from './parquet.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const conformanceDir = path.join(tmp, 'conformance');
+describeOfflineStoreConformance('parquet', () => openParquetOfflineStore({ path: conformanceDir }));
+
+const DAY = 86_400_000;
+
+function freshDir(): string {
+  return fs.mkdtempSync(path.join(tmp, 'case-'));
+}
+
+function events(rows: { id: number; at: number }[]): Table {
+  return tableFromRows(
+    [
+      { name: 'id', type: 'int' },
+      { name: 'at', type: 'timestamp' },
+    ],
+    rows,
+  );
+}
+
+/** Every file under `dir`, relative to it, with `/` separators. */
+function filesUnder(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
+}
+
+describe('ParquetOfflineStore', () => {
+  it('partitions files by the UTC date of the time column, and leaves nothing in staging', async () => {
+    const root = freshDir();
+    const store = await openParquetOfflineStore({ path: root });
+    const midnight = Date.UTC(2024, 0, 31);
+    await store.append(
+      'inference_log/fraud',
+      events([
+        { id: 1, at: midnight - 1 },
+        { id: 2, at: midnight },
+        { id: 3, at: midnight + DAY + 5 },
+      ]),
+      { timeColumn: 'at' },
+    );
+    await store.append('inference_log/fraud', events([{ id: 4, at: midnight }]));
+    await store.close();
+
+    const files = filesUnder(path.join(root, 'inference_log', 'fraud'));
+    expect(files.map((f) => f.replace(/part-\d+-[0-9a-f-]{36}\.parquet$/, 'part.parquet'))).toEqual(
+      [
+        'date=2024-01-30/part.parquet',
+        'date=2024-01-31/part.parquet',
+        'date=2024-02-01/part.parquet',
+        'part.parquet',
+      ],
+    );
+    expect(filesUnder(path.join(root, '.staging'))).toEqual([]);
+  });
+
+  it('writes plain Parquet that any DuckDB reads with the documented types, partition column excluded', async () => {
+    const root = freshDir();
+    const store = await openParquetOfflineStore({ path: root });
+    const data = tableFromRows(
+      [
+        { name: 'i', type: 'int' },
+        { name: 'f', type: 'float' },
+        { name: 'b', type: 'bool' },
+        { name: 's', type: 'string' },
+        { name: 't', type: 'timestamp' },
+      ],
+      [{ i: 42, f: 1.25, b: true, s: 'x', t: Date.UTC(2024, 5, 1, 12, 30, 0, 250) }],
+    );
+    await store.append('typed', data, { timeColumn: 't' });
+    await store.close();
+
+    const [file] = filesUnder(path.join(root, 'typed'));
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    const reader = await connection.runAndReadAll(
+      `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('${path.join(root, 'typed', file ?? '')}', hive_partitioning = false))`,
+    );
+    expect(reader.getRows()).toEqual([
+      ['i', 'BIGINT'],
+      ['f', 'DOUBLE'],
+      ['b', 'BOOLEAN'],
+      ['s', 'VARCHAR'],
+      ['t', 'TIMESTAMP'],
+    ]);
+    const value = await connection.runAndReadAll(
+      `SELECT strftime(t, '%Y-%m-%dT%H:%M:%S.%g') FROM read_parquet('${path.join(root, 'typed', '*', '*.parquet')}')`,
+    );
+    expect(value.getRows()).toEqual([['2024-06-01T12:30:00.250']]);
+    connection.closeSync();
+    instance.closeSync();
+  });
+
+  it('reads an unpartitioned table back in append order', async () => {
+    const store = await openParquetOfflineStore({ path: freshDir() });
+    const batches = [
+      [5, 3, 9],
+      [1],
+      [8, 2],
+      ...Array.from({ length: 12 }, (_, i) => [100 - i, 50 + i]),
+    ];
+    for (const batch of batches)
+      await store.append('ordered', events(batch.map((id) => ({ id, at: id }))));
+    expect((await store.read('ordered', { columns: ['id'] })).columns[0]?.values).toEqual(
+      batches.flat(),
+    );
+    await store.close();
+  });
+
+  it('maps DuckDB result types to Ferry column types', async () => {
+    const store = await openParquetOfflineStore({ path: freshDir() });
+    const result = await store.query(
+      `
+      SELECT DATE '2024-03-10' AS d, 1.25::DECIMAL(10, 2) AS dec, 7::TINYINT AS tiny, 2::HUGEINT AS huge,
+             TIMESTAMPTZ '2024-03-10 00:00:01+00' AS tz, epoch_ms(1500) AS ms, 1.5::FLOAT AS real,
+             [1, 2] AS list, $1 AS param_text`,
+      ['text'],
+    );
+    expect(result.columns.map((c) => [c.name, c.type])).toEqual([
+      ['d', 'timestamp'],
+      ['dec', 'float'],
+      ['tiny', 'int'],
+      ['huge', 'int'],
+      ['tz', 'timestamp'],
+      ['ms', 'timestamp'],
+      ['real', 'float'],
+      ['list', 'string'],
+      ['param_text', 'string'],
+    ]);
+    expect(tableToRows(result)).toEqual([
+      {
+        d: Date.UTC(2024, 2, 10),
+        dec: 1.25,
+        tiny: 7,
+        huge: 2,
+        tz: Date.UTC(2024, 2, 10, 0, 0, 1),
+        ms: 1500,
+        real: 1.5,
+        list: '[1, 2]',
+        param_text: 'text',
+      },
+    ]);
+    await store.close();
+  });
+
+  it('binds a number as UTC milliseconds where the query compares it with a timestamp or a date', async () => {
+    const store = await openParquetOfflineStore({ path: freshDir() });
+    const t = Date.UTC(2024, 4, 1, 6);
+    await store.append(
+      'ev',
+      events([
+        { id: 1, at: t - 1 },
+        { id: 2, at: t },
+        { id: 3, at: t + DAY },
+      ]),
+      { timeColumn: 'at' },
+    );
+    // `at` is a DuckDB keyword (time travel), so the query quotes it.
+    const byTime = await store.query('SELECT id FROM {{ev}} WHERE "at" >= $1 ORDER BY id', [t]);
+    expect(byTime.columns[0]?.values).toEqual([2, 3]);
+    const byDate = await store.query(
+      'SELECT id FROM {{ev}} WHERE CAST("at" AS DATE) = $1 ORDER BY id',
+      [t + DAY],
+    );
+    expect(byDate.columns[0]?.values).toEqual([3]);
+    await store.close();
+  });
+
+  it('ignores leftovers of a crashed append: empty date folders and staged files', async () => {
+    const root = freshDir();
+    const store = await openParquetOfflineStore({ path: root });
+    await store.append('t', events([{ id: 1, at: 0 }]));
+    fs.mkdirSync(path.join(root, 't', 'date=2024-01-01'));
+    fs.mkdirSync(path.join(root, 'half', 'date=2024-01-01'), { recursive: true });
+    fs.mkdirSync(path.join(root, '.staging', 'crashed'), { recursive: true });
+    fs.writeFileSync(path.join(root, '.staging', 'crashed', 'out.parquet'), 'partial');
+    expect(tableToRows(await store.read('t'))).toEqual([{ id: 1, at: 0 }]);
+    expect(await store.hasTable('half')).toBe(false);
+    expect(await store.listTables()).toEqual(['t']);
+    await store.close();
+  });
+
+  it('removes staging folders left by a crash more than an hour ago when it opens', async () => {
+    const root = freshDir();
+    const old = path.join(root, '.staging', 'old');
+    const recent = path.join(root, '.staging', 'recent');
+    fs.mkdirSync(old, { recursive: true });
+    fs.mkdirSync(recent, { recursive: true });
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    fs.utimesSync(old, twoHoursAgo, twoHoursAgo);
+    const store = await openParquetOfflineStore({ path: root });
+    expect(fs.existsSync(old)).toBe(false);
+    // A recent one may belong to another store on the same folder that is writing right now.
+    expect(fs.existsSync(recent)).toBe(true);
+    await store.close();
+  });
+
+  it('keeps an acknowledged append when the process is killed right after it', async () => {
+    const root = freshDir();
+    const script = `
+      const { openParquetOfflineStore } = await import('./src/feature-store/offline/parquet.ts');
+      const store = await openParquetOfflineStore({ path: process.argv[1] });
+      const at = Date.UTC(2024, 0, 1);
+      await store.append('crash', { rowCount: 2, columns: [
+        { name: 'id', type: 'int', values: [1, 2] },
+        { name: 'at', type: 'timestamp', values: [at, at + 86400000] },
+      ] }, { timeColumn: 'at' });
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    const run = promisify(execFile);
+    await expect(
+      run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, root], {
+        cwd: path.resolve(import.meta.dirname, '../../..'),
+      }),
+    ).rejects.toMatchObject({ signal: 'SIGKILL' });
+    const store = await openParquetOfflineStore({ path: root });
+    expect(await store.count('crash')).toBe(2);
+    await store.close();
+  });
+
+  it('finishes appends and reads already asked for when it is closed', async () => {
+    const root = freshDir();
+    const store = await openParquetOfflineStore({ path: root });
+    const n = 50_000;
+    const big = events(Array.from({ length: n }, (_, id) => ({ id, at: id * 1000 })));
+    await store.append('big', big);
+    const appends = [store.append('big', big), store.append('other', big, { timeColumn: 'at' })];
+    const read = store.read('big');
+    await store.close();
+    await Promise.all(appends);
+    expect((await read).rowCount).toBeGreaterThanOrEqual(n);
+    const reopened = await openParquetOfflineStore({ path: root });
+    expect(await reopened.count('big')).toBe(2 * n);
+    expect(await reopened.count('other')).toBe(n);
+    await reopened.close();
+  });
+
+  it('refuses a root whose path holds glob characters', async () => {
+    await expect(
+      openParquetOfflineStore({ path: path.join(freshDir(), 'data[1]') }),
+    ).rejects.toMatchObject({
+      code: 'FERRY_ARGUMENT_INVALID',
+    });
+  });
+
+  it('names the existing tables when asked for an unknown one', async () => {
+    const store = await openParquetOfflineStore({ path: freshDir() });
+    await store.append('features/cards', events([{ id: 1, at: 0 }]));
+    await store.append('datasets', events([{ id: 1, at: 0 }]));
+    await expect(store.read('cards')).rejects.toThrow(
+      /'cards' does not exist.*existing tables: datasets, features\/cards/,
+    );
+    await store.close();
+  });
+
+  it('refuses column names that differ from the table’s only by case', async () => {
+    const store = await openParquetOfflineStore({ path: freshDir() });
+    await store.append('t', tableFromRows([{ name: 'Amount', type: 'float' }], [{ Amount: 1 }]));
+    await expect(
+      store.append('t', tableFromRows([{ name: 'amount', type: 'float' }], [{ amount: 2 }])),
+    ).rejects.toMatchObject({ code: 'FERRY_ARGUMENT_INVALID' });
+    await expect(
+      store.append(
+        'u',
+        tableFromRows(
+          [
+            { name: 'x', type: 'float' },
+            { name: 'X', type: 'float' },
+          ],
+          [{ x: 1, X: 2 }],
+        ),
+      ),
+    ).rejects.toMatchObject({ code: 'FERRY_ARGUMENT_INVALID' });
+    await store.close();
+  });
+});

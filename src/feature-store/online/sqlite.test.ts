@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import Sqlite from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { describeOnlineStoreConformance } from '../../testing/online-store.conformance.js';
+import { openSqliteOnlineStore } from './sqlite.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const conformanceFile = path.join(tmp, 'conformance', 'online.db');
+describeOnlineStoreConformance('sqlite', () => openSqliteOnlineStore({ path: conformanceFile }));
+
+function freshPath(name: string): string {
+  return path.join(fs.mkdtempSync(path.join(tmp, 'case-')), name);
+}
+
+describe('SqliteOnlineStore', () => {
+  it('creates the folder of its file, in WAL mode', async () => {
+    const file = path.join(freshPath('nested'), 'deeper', 'online.db');
+    const store = await openSqliteOnlineStore({ path: file });
+    await store.writeLatest('fs', [{ key: 'k', ts: 1, values: { v: 1 } }]);
+    await store.close();
+    const db = new Sqlite(file, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('prunes events older than retainMs before the newest event of the key, and only those', async () => {
+    const store = await openSqliteOnlineStore({ path: freshPath('online.db') });
+    const events = [100, 200, 300, 399, 400, 500].map((ts) => ({ key: 'k', ts, values: { ts } }));
+    await store.appendEvents('fs', events, Infinity);
+    await store.appendEvents('fs', [{ key: 'other', ts: 10, values: {} }], Infinity);
+    // Newest is 600 after this write: the cutoff is 600 - 200 = 400, and 400 itself stays.
+    await store.appendEvents('fs', [{ key: 'k', ts: 600, values: { ts: 600 } }], 200);
+    expect((await store.readEvents('fs', 'k', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
+      400, 500, 600,
+    ]);
+    expect(await store.readEvents('fs', 'other', -Infinity, Infinity)).toHaveLength(1);
+    // A late event older than the cutoff is pruned as soon as it lands.
+    await store.appendEvents('fs', [{ key: 'k', ts: 50, values: { ts: 50 } }], 200);
+    expect((await store.readEvents('fs', 'k', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
+      400, 500, 600,
+    ]);
+    await store.close();
+  });
+
+  it('lets two stores on the same file see each other’s writes', async () => {
+    const file = freshPath('online.db');
+    const writer = await openSqliteOnlineStore({ path: file });
+    const reader = await openSqliteOnlineStore({ path: file });
+    await writer.writeLatest('fs', [{ key: 'k', ts: 1, values: { v: 'shared' } }]);
+    expect(await reader.readLatest('fs', ['k'])).toEqual([{ ts: 1, values: { v: 'shared' } }]);
+    await Promise.all([writer.close(), reader.close()]);
+  });
+
+  it('keeps an acknowledged write when the process is killed right after it', async () => {
+    const file = freshPath('online.db');
+    const script = `
+      const { openSqliteOnlineStore } = await import('./src/feature-store/online/sqlite.ts');
+      const store = await openSqliteOnlineStore({ path: process.argv[1] });
+      await store.writeLatest('fs', [{ key: 'k', ts: 7, values: { survived: true } }]);
+      await store.appendEvents('fs', [{ key: 'k', ts: 7, eventId: 'e', values: { n: 1 } }], 1000);
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    const run = promisify(execFile);
+    await expect(
+      run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file], {
+        cwd: path.resolve(import.meta.dirname, '../../..'),
+      }),
+    ).rejects.toMatchObject({ signal: 'SIGKILL' });
+    const store = await openSqliteOnlineStore({ path: file });
+    expect(await store.readLatest('fs', ['k'])).toEqual([{ ts: 7, values: { survived: true } }]);
+    expect(await store.readEvents('fs', 'k', 0, 7)).toEqual([{ ts: 7, values: { n: 1 } }]);
+    await store.close();
+  });
+
+  it('refuses to open a path that is not a database, with a coded error', async () => {
+    const file = freshPath('not-a-db');
+    fs.writeFileSync(file, 'this is not SQLite '.repeat(100));
+    await expect(openSqliteOnlineStore({ path: file })).rejects.toMatchObject({
+      code: 'FERRY_BACKEND_UNAVAILABLE',
+    });
+  });
+});

@@ -1,0 +1,254 @@
+/**
+ * SqliteOnlineStore: the embedded OnlineStore, one SQLite file (better-sqlite3) holding the latest
+ * feature values per entity and the recent raw events that window aggregations read at lookup.
+ *
+ * Durability: WAL with `synchronous = NORMAL`. A commit is written to the WAL before the call
+ * returns, so an acknowledged write survives a crash of this process; only an OS crash or power
+ * loss can lose the last few commits (the WAL is fsynced at checkpoints, not at every commit).
+ * That is the right trade for an online store: it is a cache that can be rebuilt from the offline
+ * store, and FULL would add an fsync to every write on the ingestion path.
+ *
+ * Values are stored as JSON, so a NaN or an infinite feature value reads back as null.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import Database from 'better-sqlite3';
+
+import type { Row } from '../../core/table.js';
+import { FerryError } from '../../errors/index.js';
+import type { OnlineEvent, OnlineRecord, OnlineStore, OnlineWrite } from './online-store.js';
+
+export interface SqliteOnlineStoreOptions {
+  /** The database file; its folder is created if missing. `:memory:` for a throwaway store. */
+  readonly path: string;
+}
+
+// `ts` has INTEGER affinity: whole milliseconds are stored as compact integers, and a fractional
+// one is kept as a REAL; both compare numerically. Events are read by key prefix and ts range, so
+// they live in a WITHOUT ROWID table clustered on the primary key.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS latest (
+  feature_set TEXT NOT NULL,
+  key TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  values_json TEXT NOT NULL,
+  PRIMARY KEY (feature_set, key)
+);
+CREATE TABLE IF NOT EXISTS events (
+  feature_set TEXT NOT NULL,
+  key TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  values_json TEXT NOT NULL,
+  PRIMARY KEY (feature_set, key, ts, event_id)
+) WITHOUT ROWID;
+`;
+
+/**
+ * Opens (creating if needed) the SQLite online store at `path`.
+ * @example
+ * const online = await openSqliteOnlineStore({ path: '.ferry/online.db' });
+ * await online.writeLatest('cards', [{ key: 'c1', ts: Date.now(), values: { amount_sum_1h: 42 } }]);
+ * const [record] = await online.readLatest('cards', ['c1']);
+ */
+export async function openSqliteOnlineStore(
+  options: SqliteOnlineStoreOptions,
+): Promise<SqliteOnlineStore> {
+  if (options.path !== ':memory:')
+    fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true });
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(options.path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    // Another process (the CLI beside a running server) may hold the write lock briefly.
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+  } catch (error) {
+    db?.close();
+    throw new FerryError(
+      'FERRY_BACKEND_UNAVAILABLE',
+      `cannot open the SQLite online store at '${options.path}': ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  return new SqliteOnlineStore(db, options.path);
+}
+
+export class SqliteOnlineStore implements OnlineStore {
+  readonly backend = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly location: string;
+  private closed = false;
+  private readonly upsertLatest: Database.Statement<[string, string, number, string]>;
+  private readonly selectLatest: Database.Statement<[string, string], [number, string]>;
+  private readonly insertEvent: Database.Statement<[string, string, number, string, string]>;
+  private readonly pruneEvents: Database.Statement<[string, string, string, string, number]>;
+  private readonly selectEvents: Database.Statement<
+    [string, string, number, number],
+    [number, string]
+  >;
+  private readonly writeLatestTx: (featureSet: string, records: readonly OnlineWrite[]) => void;
+  private readonly appendEventsTx: (
+    featureSet: string,
+    events: readonly OnlineEvent[],
+    retainMs: number,
+  ) => void;
+  private readonly deleteTx: (featureSet: string) => void;
+
+  /** Use {@link openSqliteOnlineStore}. */
+  constructor(db: Database.Database, location: string) {
+    this.db = db;
+    this.location = location;
+    // `>=`: an equal ts replaces (last write wins); an older one leaves the row alone.
+    this.upsertLatest = db.prepare(
+      `INSERT INTO latest (feature_set, key, ts, values_json) VALUES (?, ?, ?, ?)
+       ON CONFLICT (feature_set, key) DO UPDATE SET ts = excluded.ts, values_json = excluded.values_json
+       WHERE excluded.ts >= latest.ts`,
+    );
+    this.selectLatest = db
+      .prepare<[string, string], [number, string]>(
+        'SELECT ts, values_json FROM latest WHERE feature_set = ? AND key = ?',
+      )
+      .raw();
+    this.insertEvent = db.prepare(
+      `INSERT INTO events (feature_set, key, ts, event_id, values_json) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    );
+    this.pruneEvents = db.prepare(
+      `DELETE FROM events WHERE feature_set = ? AND key = ?
+       AND ts < (SELECT max(ts) FROM events WHERE feature_set = ? AND key = ?) - ?`,
+    );
+    this.selectEvents = db
+      .prepare<[string, string, number, number], [number, string]>(
+        `SELECT ts, values_json FROM events WHERE feature_set = ? AND key = ? AND ts > ? AND ts <= ?
+         ORDER BY ts, event_id`,
+      )
+      .raw();
+    const deleteLatest = db.prepare<[string]>('DELETE FROM latest WHERE feature_set = ?');
+    const deleteEvents = db.prepare<[string]>('DELETE FROM events WHERE feature_set = ?');
+
+    this.writeLatestTx = db.transaction((featureSet: string, records: readonly OnlineWrite[]) => {
+      for (const r of records)
+        this.upsertLatest.run(featureSet, r.key, r.ts, JSON.stringify(r.values));
+    });
+    this.appendEventsTx = db.transaction(
+      (featureSet: string, events: readonly OnlineEvent[], retainMs: number) => {
+        const keys = new Set<string>();
+        for (const e of events) {
+          this.insertEvent.run(featureSet, e.key, e.ts, e.eventId ?? '', JSON.stringify(e.values));
+          keys.add(e.key);
+        }
+        if (retainMs === Infinity) return;
+        for (const key of keys) this.pruneEvents.run(featureSet, key, featureSet, key, retainMs);
+      },
+    );
+    this.deleteTx = db.transaction((featureSet: string) => {
+      deleteLatest.run(featureSet);
+      deleteEvents.run(featureSet);
+    });
+  }
+
+  async writeLatest(featureSet: string, records: readonly OnlineWrite[]): Promise<void> {
+    this.assertOpen();
+    assertFeatureSet(featureSet);
+    for (const r of records) assertRecord(featureSet, r);
+    if (records.length > 0) this.writeLatestTx(featureSet, records);
+  }
+
+  async readLatest(featureSet: string, keys: readonly string[]): Promise<(OnlineRecord | null)[]> {
+    this.assertOpen();
+    const out = new Array<OnlineRecord | null>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const row = this.selectLatest.get(featureSet, keys[i] as string);
+      out[i] = row === undefined ? null : { ts: row[0], values: JSON.parse(row[1]) as Row };
+    }
+    return out;
+  }
+
+  async appendEvents(
+    featureSet: string,
+    events: readonly OnlineEvent[],
+    retainMs: number,
+  ): Promise<void> {
+    this.assertOpen();
+    assertFeatureSet(featureSet);
+    if (!(retainMs >= 0)) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `retainMs must be a non-negative number of milliseconds (Infinity keeps every event), got ${retainMs}`,
+      );
+    }
+    for (const e of events) {
+      assertRecord(featureSet, e);
+      if (e.eventId !== undefined && typeof e.eventId !== 'string') {
+        throw new FerryError(
+          'FERRY_ARGUMENT_INVALID',
+          `event of key '${e.key}' in '${featureSet}': eventId must be a string`,
+        );
+      }
+    }
+    if (events.length > 0) this.appendEventsTx(featureSet, events, retainMs);
+  }
+
+  async readEvents(
+    featureSet: string,
+    key: string,
+    since: number,
+    until: number,
+  ): Promise<OnlineRecord[]> {
+    this.assertOpen();
+    return this.selectEvents.all(featureSet, key, since, until).map(([ts, json]) => ({
+      ts,
+      values: JSON.parse(json) as Row,
+    }));
+  }
+
+  async deleteFeatureSet(featureSet: string): Promise<void> {
+    this.assertOpen();
+    this.deleteTx(featureSet);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new FerryError(
+        'FERRY_STORE_CLOSED',
+        `the SQLite online store at '${this.location}' is closed`,
+      );
+    }
+  }
+}
+
+function assertFeatureSet(featureSet: string): void {
+  if (typeof featureSet !== 'string' || featureSet === '') {
+    throw new FerryError('FERRY_ARGUMENT_INVALID', 'feature set name must be a non-empty string');
+  }
+}
+
+function assertRecord(featureSet: string, r: OnlineWrite): void {
+  if (typeof r.key !== 'string') {
+    throw new FerryError(
+      'FERRY_ARGUMENT_INVALID',
+      `entity key in '${featureSet}' must be a string, got ${JSON.stringify(r.key)}`,
+    );
+  }
+  if (typeof r.ts !== 'number' || !Number.isFinite(r.ts)) {
+    throw new FerryError(
+      'FERRY_ARGUMENT_INVALID',
+      `ts of key '${r.key}' in '${featureSet}' must be UTC milliseconds, got ${JSON.stringify(r.ts)}`,
+    );
+  }
+  if (typeof r.values !== 'object' || r.values === null || Array.isArray(r.values)) {
+    throw new FerryError(
+      'FERRY_ARGUMENT_INVALID',
+      `values of key '${r.key}' in '${featureSet}' must be an object of feature values`,
+    );
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Starts serving a workspace: every registered model and every endpoint of ferry.yaml over the
+ * Open Inference Protocol v2, with `/metrics` and the inference log. Shared by `ferry serve` and
+ * the quickstart; `close()` stops accepting requests, lets in-flight ones finish, flushes the
+ * inference log and leaves the workspace open for its owner to close.
+ */
+import type { FastifyInstance } from 'fastify';
+import { createLogger } from '../core/logger.js';
+import { InferenceLog } from '../monitoring/inference-log.js';
+import type { Workspace } from '../project/workspace.js';
+import { createRegistryCatalog } from './catalog.js';
+import { compileEndpoint } from './endpoint.js';
+import { createServer } from './http/server.js';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly inferenceLog: InferenceLog;
+  /** Names served, models and endpoints. */
+  readonly served: readonly string[];
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly host?: string;
+  readonly port?: number;
+  /** Overrides the configured log level (the quickstart keeps request logs quiet). */
+  readonly logLevel?: string;
+}
+
+/**
+ * @example
+ * const server = await startServer(ws, { port: 0 });
+ * console.log(server.url); await server.close();
+ */
+export async function startServer(
+  ws: Workspace,
+  options: StartOptions = {},
+): Promise<RunningServer> {
+  const { spec, stateDir } = ws.project;
+  const logger = createLogger({ level: options.logLevel ?? spec.log_level, name: 'ferry' });
+  const inferenceLog = new InferenceLog({
+    offline: ws.offline,
+    stateDir,
+    flushIntervalMs: spec.monitoring.flush_interval,
+    maxBufferedRows: spec.monitoring.max_buffered_rows,
+    logger,
+  });
+  await inferenceLog.recoverSpill();
+  const catalog = await createRegistryCatalog(ws.registry, { logger });
+  for (const endpoint of spec.endpoints) {
+    catalog.add(
+      await compileEndpoint(endpoint, { spec, registry: ws.registry, features: ws.features }),
+    );
+  }
+  const app = createServer({
+    catalog,
+    inferenceLog,
+    logger,
+    limits: {
+      bodyLimitBytes: spec.server.body_limit_bytes,
+      maxRowsPerRequest: spec.server.max_rows_per_request,
+    },
+  });
+  const host = options.host ?? spec.server.host;
+  const port = options.port ?? spec.server.port;
+  const address = await app.listen({ host, port });
+  return {
+    url: address,
+    app,
+    inferenceLog,
+    served: catalog.list().map((m) => m.name),
+    close: async () => {
+      await app.close();
+      await inferenceLog.close();
+    },
+  };
+}

@@ -1,0 +1,383 @@
+/**
+ * The EventBus contract as Vitest cases, run against every backend (in-process now, NATS
+ * JetStream later) so that they all behave the same. See `src/events/event-bus.ts`.
+ *
+ * Buses opened by the suite may share one engine with each other and with earlier runs: every case
+ * publishes under a subject prefix of its own, and never subscribes to a bare `>`.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { JsonValue } from '../core/json.js';
+import type { ErrorCode } from '../errors/index.js';
+import type { EventBus, EventMessage } from '../events/event-bus.js';
+
+export interface EventBusConformanceOptions {
+  /**
+   * The bound on unacknowledged messages per subscription of the buses `open` gives (keep it
+   * small: 4). Without it the backpressure case is skipped.
+   */
+  readonly maxPending?: number;
+}
+
+/**
+ * Declares the conformance cases for one backend.
+ *
+ * @param open opens a bus; cases close what they open.
+ * @param cleanup runs once after all cases.
+ * @param options what the suite must know of the buses `open` gives.
+ * @example
+ * describeEventBusConformance('memory', async () => createMemoryEventBus({ maxPending: 4 }), undefined, { maxPending: 4 });
+ */
+export function describeEventBusConformance(
+  name: string,
+  open: () => Promise<EventBus>,
+  cleanup?: () => Promise<void>,
+  options: EventBusConformanceOptions = {},
+): void {
+  describe(`EventBus conformance: ${name}`, () => {
+    const opened: EventBus[] = [];
+    const connect = async (): Promise<EventBus> => {
+      const bus = await open();
+      opened.push(bus);
+      return bus;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((b) => b.close()));
+    });
+    if (cleanup) afterAll(cleanup);
+
+    describe('delivery', () => {
+      it('delivers a message to a subscriber of its subject, as the JSON it was', async () => {
+        const bus = await connect();
+        const p = prefix();
+        const got = collector();
+        await bus.subscribe(`${p}.orders.created`, got.handler);
+        const data: JsonValue = {
+          id: 17,
+          amount: -0.1,
+          tags: ['naïve', '日本語', '🚀', ''],
+          nested: { ok: true, none: null, list: [[], {}] },
+        };
+        await bus.publish(`${p}.orders.created`, data);
+        await bus.publish(`${p}.orders.created`, 'plain text');
+        await bus.publish(`${p}.orders.other`, { not: 'for this subscriber' });
+        await bus.drain();
+        expect(got.messages).toEqual([
+          { subject: `${p}.orders.created`, data, deliveries: 1 },
+          { subject: `${p}.orders.created`, data: 'plain text', deliveries: 1 },
+        ]);
+      });
+
+      it('matches * to exactly one token and a final > to one or more tokens', async () => {
+        const bus = await connect();
+        const p = prefix();
+        const patterns = ['a', 'a.*', 'a.>', 'a.*.c', '*.b', '>'];
+        const got = new Map(patterns.map((pattern) => [pattern, collector()]));
+        for (const [pattern, c] of got) await bus.subscribe(`${p}.${pattern}`, c.handler);
+        for (const subject of ['a', 'a.b', 'a.b.c', 'x.b', 'a.x.c', 'b'])
+          await bus.publish(`${p}.${subject}`, subject);
+        await bus.drain();
+        const seen = (pattern: string): string[] =>
+          (got.get(pattern)?.messages ?? []).map((m) => String(m.data)).sort();
+        expect(seen('a')).toEqual(['a']);
+        expect(seen('a.*')).toEqual(['a.b']);
+        expect(seen('a.>')).toEqual(['a.b', 'a.b.c', 'a.x.c']);
+        expect(seen('a.*.c')).toEqual(['a.b.c', 'a.x.c']);
+        expect(seen('*.b')).toEqual(['a.b', 'x.b']);
+        expect(seen('>')).toEqual(['a', 'a.b', 'a.b.c', 'a.x.c', 'b', 'x.b']);
+      });
+
+      it('gives every message to every subscriber outside a group', async () => {
+        const bus = await connect();
+        const p = prefix();
+        const [one, two] = [collector(), collector()];
+        await bus.subscribe(`${p}.x`, one.handler);
+        await bus.subscribe(`${p}.*`, two.handler);
+        for (let i = 0; i < 10; i++) await bus.publish(`${p}.x`, i);
+        await bus.drain();
+        expect(one.values()).toEqual(range(10));
+        expect(two.values()).toEqual(range(10));
+      });
+
+      it('splits a group: each message goes to exactly one member, while a plain subscriber gets all', async () => {
+        const bus = await connect();
+        const p = prefix();
+        const members = [collector(), collector(), collector()];
+        for (const m of members) await bus.subscribe(`${p}.jobs`, m.handler, { group: 'workers' });
+        const watcher = collector();
+        await bus.subscribe(`${p}.jobs`, watcher.handler);
+        const n = 60;
+        for (let i = 0; i < n; i++) await bus.publish(`${p}.jobs`, i);
+        await bus.drain();
+        const handled = members.flatMap((m) => m.values());
+        expect(handled.sort((a, b) => a - b)).toEqual(range(n));
+        for (const m of members) expect(m.messages.length).toBeGreaterThan(0);
+        expect(watcher.values()).toEqual(range(n));
+      });
+
+      it('hands messages to one subscription one at a time, in publish order', async () => {
+        const bus = await connect();
+        const p = prefix();
+        const order: number[] = [];
+        let inFlight = 0;
+        let overlap = false;
+        await bus.subscribe(`${p}.seq`, async (m) => {
+          inFlight++;
+          if (inFlight > 1) overlap = true;
+          // Yield so that a second delivery would overlap if the bus allowed it.
+          await new Promise((resolve) => setTimeout(resolve, (m.data as number) % 3));
+          order.push(m.data as number);
+          inFlight--;
+        });
+        const publishes: Promise<void>[] = [];
+        for (let i = 0; i < 50; i++) publishes.push(bus.publish(`${p}.seq`, i));
+        await Promise.all(publishes);
+        await bus.drain();
+        expect(order).toEqual(range(50));
+        expect(overlap).toBe(false);
+      });
+
+      it('never runs a handler inside the call to publish', async () => {
+        const bus = await connect();
+        const p = prefix();
+        let publishing = false;
+        const seenWhilePublishing: boolean[] = [];
+        await bus.subscribe(`${p}.async`, async () => {
+          seenWhilePublishing.push(publishing);
+        });
+        publishing = true;
+        const sent = bus.publish(`${p}.async`, 1);
+        publishing = false;
+        await sent;
+        await bus.drain();
+        expect(seenWhilePublishing).toEqual([false]);
+      });
+
+      it('stops delivering to a subscription once it is unsubscribed, and a group carries on without it', async () => {
+        const bus = await connect();
+        const p = prefix();
+        const [gone, staying, plain] = [collector(), collector(), collector()];
+        const goneSub = await bus.subscribe(`${p}.t`, gone.handler, { group: 'g' });
+        await bus.subscribe(`${p}.t`, staying.handler, { group: 'g' });
+        const plainSub = await bus.subscribe(`${p}.t`, plain.handler);
+        await bus.publish(`${p}.t`, 0);
+        await bus.drain();
+        await goneSub.unsubscribe();
+        await plainSub.unsubscribe();
+        const before = gone.messages.length;
+        for (let i = 1; i <= 10; i++) await bus.publish(`${p}.t`, i);
+        await bus.drain();
+        expect(gone.messages.length).toBe(before);
+        expect(plain.values()).toEqual([0]);
+        expect([...gone.values(), ...staying.values()].sort((a, b) => a - b)).toEqual(range(11));
+      });
+    });
+
+    describe('failures', () => {
+      it('redelivers a message whose handler throws, counting deliveries, until it succeeds', async () => {
+        const bus = await connect();
+        const p = prefix();
+        const deliveries: [number, number][] = [];
+        await bus.subscribe(
+          `${p}.flaky`,
+          async (m) => {
+            deliveries.push([m.data as number, m.deliveries]);
+            if (m.data === 1 && m.deliveries < 3) throw new Error('not yet');
+          },
+          { maxDeliver: 5 },
+        );
+        const dead = collector();
+        await bus.subscribe(`ferry.dead.${p}.flaky`, dead.handler);
+        await bus.publish(`${p}.flaky`, 1);
+        await bus.publish(`${p}.flaky`, 2);
+        await bus.drain();
+        expect(deliveries.filter(([v]) => v === 1)).toEqual([
+          [1, 1],
+          [1, 2],
+          [1, 3],
+        ]);
+        expect(deliveries.filter(([v]) => v === 2)).toEqual([[2, 1]]);
+        expect(dead.messages).toEqual([]);
+      });
+
+      it('dead-letters a message after maxDeliver failures, with the error, and goes on with the next', async () => {
+        const bus = await connect();
+        const p = prefix();
+        const attempts: number[] = [];
+        const handled: JsonValue[] = [];
+        await bus.subscribe(
+          `${p}.poison`,
+          async (m) => {
+            if (m.data === 'poison') {
+              attempts.push(m.deliveries);
+              throw new Error('cannot parse amount');
+            }
+            handled.push(m.data);
+          },
+          { maxDeliver: 3 },
+        );
+        const dead = collector();
+        await bus.subscribe(`ferry.dead.${p}.poison`, dead.handler);
+        await bus.publish(`${p}.poison`, 'poison');
+        await bus.publish(`${p}.poison`, 'fine');
+        await bus.drain();
+        expect(attempts).toEqual([1, 2, 3]);
+        expect(handled).toEqual(['fine']);
+        expect(dead.messages).toHaveLength(1);
+        expect(dead.messages[0]).toMatchObject({
+          subject: `ferry.dead.${p}.poison`,
+          data: {
+            subject: `${p}.poison`,
+            data: 'poison',
+            deliveries: 3,
+            error: expect.stringContaining('cannot parse amount'),
+          },
+        });
+      });
+
+      it('dead-letters to the subject a subscription names', async () => {
+        const bus = await connect();
+        const p = prefix();
+        await bus.subscribe(
+          `${p}.in`,
+          async () => {
+            throw new Error('always');
+          },
+          { maxDeliver: 1, deadLetterSubject: `${p}.quarantine` },
+        );
+        const dead = collector();
+        await bus.subscribe(`${p}.quarantine`, dead.handler);
+        await bus.publish(`${p}.in`, { id: 9 });
+        await bus.drain();
+        expect(dead.messages.map((m) => m.data)).toEqual([
+          {
+            subject: `${p}.in`,
+            data: { id: 9 },
+            deliveries: 1,
+            error: expect.stringContaining('always'),
+          },
+        ]);
+      });
+    });
+
+    describe('flow', () => {
+      it('resolves drain once every message published so far has been handled', async () => {
+        const bus = await connect();
+        const p = prefix();
+        await bus.drain();
+        let handled = 0;
+        await bus.subscribe(`${p}.slow`, async () => {
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          handled++;
+        });
+        for (let i = 0; i < 20; i++) await bus.publish(`${p}.slow`, i);
+        await bus.drain();
+        expect(handled).toBe(20);
+      });
+
+      const { maxPending } = options;
+      const backpressure = maxPending === undefined ? it.skip : it;
+      backpressure(
+        `makes publish wait while a subscriber's queue is full${maxPending === undefined ? ' (skipped: no maxPending given to the suite)' : ''}`,
+        async () => {
+          const bound = maxPending ?? 0;
+          const bus = await connect();
+          const p = prefix();
+          const gate = deferred();
+          const handled: number[] = [];
+          await bus.subscribe(`${p}.full`, async (m) => {
+            await gate.promise;
+            handled.push(m.data as number);
+          });
+          for (let i = 0; i < bound; i++) await bus.publish(`${p}.full`, i);
+          let overflowSent = false;
+          const overflow = bus.publish(`${p}.full`, bound).then(() => {
+            overflowSent = true;
+          });
+          // Give the bus every chance to (wrongly) accept the extra message.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          expect(overflowSent).toBe(false);
+          gate.resolve();
+          await overflow;
+          await bus.drain();
+          expect(handled).toEqual(range(bound + 1));
+        },
+      );
+
+      it('finishes queued messages when closed, then refuses to publish', async () => {
+        const bus = await open();
+        const p = prefix();
+        let handled = 0;
+        await bus.subscribe(`${p}.closing`, async () => {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          handled++;
+        });
+        for (let i = 0; i < 10; i++) await bus.publish(`${p}.closing`, i);
+        await bus.close();
+        expect(handled).toBe(10);
+        await expectCode(bus.publish(`${p}.closing`, 11), 'FERRY_STORE_CLOSED');
+        await bus.close();
+      });
+    });
+
+    describe('errors', () => {
+      it('refuses malformed subjects and data that is not JSON', async () => {
+        const bus = await connect();
+        const p = prefix();
+        for (const subject of ['', `${p}..x`, `${p}.*`, `${p}.>`, `${p}.a b`, `.${p}`]) {
+          await expectCode(bus.publish(subject, 1), 'FERRY_ARGUMENT_INVALID');
+        }
+        for (const pattern of ['', `${p}.>.x`, `${p}.a*`, `${p}..x`]) {
+          await expectCode(
+            bus.subscribe(pattern, async () => undefined),
+            'FERRY_ARGUMENT_INVALID',
+          );
+        }
+        await expectCode(
+          bus.publish(`${p}.x`, 10n as unknown as JsonValue),
+          'FERRY_ARGUMENT_INVALID',
+        );
+        await expectCode(
+          bus.publish(`${p}.x`, undefined as unknown as JsonValue),
+          'FERRY_ARGUMENT_INVALID',
+        );
+      });
+    });
+  });
+}
+
+interface Collector {
+  readonly messages: EventMessage[];
+  readonly handler: (message: EventMessage) => Promise<void>;
+  /** The data of the messages, as numbers. */
+  values(): number[];
+}
+
+function collector(): Collector {
+  const messages: EventMessage[] = [];
+  return {
+    messages,
+    handler: async (message) => {
+      messages.push(message);
+    },
+    values: () => messages.map((m) => m.data as number),
+  };
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function prefix(): string {
+  return `t${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  await expect(promise).rejects.toMatchObject({ code });
+}

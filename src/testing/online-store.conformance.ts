@@ -1,0 +1,314 @@
+/**
+ * The OnlineStore contract as Vitest cases, run against every backend (SQLite now, Redis later)
+ * so that they all behave the same. See `src/feature-store/online/online-store.ts`.
+ *
+ * The suite may share one database between its cases and with earlier runs: each case works on
+ * feature sets of its own (random suffixes), so a backend needs no reset between cases.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { Row } from '../core/table.js';
+import type { ErrorCode } from '../errors/index.js';
+import type { OnlineEvent, OnlineStore } from '../feature-store/online/online-store.js';
+
+/**
+ * Declares the conformance cases for one backend.
+ *
+ * @param open opens the store; every call must reach the same data, so that a case can close the
+ *   store and open it again to check what was kept. Cases close what they open.
+ * @param cleanup runs once after all cases (delete the temporary database).
+ * @example
+ * describeOnlineStoreConformance('sqlite', () => openSqliteOnlineStore({ path: file }));
+ */
+export function describeOnlineStoreConformance(
+  name: string,
+  open: () => Promise<OnlineStore>,
+  cleanup?: () => Promise<void>,
+): void {
+  describe(`OnlineStore conformance: ${name}`, () => {
+    const opened: OnlineStore[] = [];
+    const connect = async (): Promise<OnlineStore> => {
+      const store = await open();
+      opened.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+    if (cleanup) afterAll(cleanup);
+
+    describe('latest values', () => {
+      it('reads back what was written, one entry per key in the order asked, null when unknown', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await store.writeLatest(fs, [
+          { key: 'a', ts: 1000, values: { amount: 1.5, city: 'Oslo' } },
+          { key: 'b', ts: 2000, values: { amount: -3, city: null } },
+        ]);
+        expect(await store.readLatest(fs, ['b', 'missing', 'a', 'b'])).toEqual([
+          { ts: 2000, values: { amount: -3, city: null } },
+          null,
+          { ts: 1000, values: { amount: 1.5, city: 'Oslo' } },
+          { ts: 2000, values: { amount: -3, city: null } },
+        ]);
+        expect(await store.readLatest(fs, [])).toEqual([]);
+        expect(await store.readLatest(uniqueName('never_written'), ['a'])).toEqual([null]);
+      });
+
+      it('keeps every scalar kind exactly', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const values: Row = {
+          float: 0.1 + 0.2,
+          negative: -1e-300,
+          big: Number.MAX_SAFE_INTEGER,
+          zero: 0,
+          yes: true,
+          no: false,
+          empty: '',
+          text: 'naïve 日本語 ✓ 🚀 "quoted" back\\slash\ttab\nline',
+          missing: null,
+        };
+        await store.writeLatest(fs, [
+          { key: 'key with spaces:and|separators', ts: 1_700_000_000_123, values },
+        ]);
+        const [record] = await store.readLatest(fs, ['key with spaces:and|separators']);
+        expect(record).toEqual({ ts: 1_700_000_000_123, values });
+      });
+
+      it('never lets an older write replace a newer one, across calls and within one batch', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await store.writeLatest(fs, [{ key: 'k', ts: 5000, values: { v: 'new' } }]);
+        await store.writeLatest(fs, [{ key: 'k', ts: 4999, values: { v: 'old' } }]);
+        expect(await store.readLatest(fs, ['k'])).toEqual([{ ts: 5000, values: { v: 'new' } }]);
+
+        await store.writeLatest(fs, [
+          { key: 'j', ts: 9000, values: { v: 'newest' } },
+          { key: 'j', ts: 3000, values: { v: 'stale' } },
+        ]);
+        expect(await store.readLatest(fs, ['j'])).toEqual([{ ts: 9000, values: { v: 'newest' } }]);
+      });
+
+      it('lets a write with an equal ts replace (last write wins), across calls and within one batch', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await store.writeLatest(fs, [{ key: 'k', ts: 7000, values: { v: 1 } }]);
+        await store.writeLatest(fs, [{ key: 'k', ts: 7000, values: { v: 2 } }]);
+        expect(await store.readLatest(fs, ['k'])).toEqual([{ ts: 7000, values: { v: 2 } }]);
+
+        await store.writeLatest(fs, [
+          { key: 'j', ts: 7000, values: { v: 'first' } },
+          { key: 'j', ts: 7000, values: { v: 'second' } },
+        ]);
+        expect(await store.readLatest(fs, ['j'])).toEqual([{ ts: 7000, values: { v: 'second' } }]);
+      });
+
+      it('replaces the whole record, so a feature absent from the newer write is absent', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await store.writeLatest(fs, [{ key: 'k', ts: 1, values: { a: 1, b: 2 } }]);
+        await store.writeLatest(fs, [{ key: 'k', ts: 2, values: { a: 3 } }]);
+        expect(await store.readLatest(fs, ['k'])).toEqual([{ ts: 2, values: { a: 3 } }]);
+      });
+
+      it('keeps feature sets apart', async () => {
+        const store = await connect();
+        const [one, two] = [uniqueName('fs'), uniqueName('fs')];
+        await store.writeLatest(one, [{ key: 'k', ts: 1, values: { from: 'one' } }]);
+        await store.writeLatest(two, [{ key: 'k', ts: 1, values: { from: 'two' } }]);
+        expect(await store.readLatest(one, ['k'])).toEqual([{ ts: 1, values: { from: 'one' } }]);
+        expect(await store.readLatest(two, ['k'])).toEqual([{ ts: 1, values: { from: 'two' } }]);
+      });
+
+      it('answers a lookup of many keys in the order asked', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const records = Array.from({ length: 2000 }, (_, i) => ({
+          key: `card-${i}`,
+          ts: 1000 + i,
+          values: { i },
+        }));
+        await store.writeLatest(fs, records);
+        const keys = Array.from({ length: 500 }, (_, i) => `card-${(i * 7919) % 2500}`);
+        const read = await store.readLatest(fs, keys);
+        keys.forEach((key, i) => {
+          const n = Number(key.slice('card-'.length));
+          expect(read[i]).toEqual(n < 2000 ? { ts: 1000 + n, values: { i: n } } : null);
+        });
+      });
+
+      it('keeps acknowledged writes after the store is closed and opened again', async () => {
+        const fs = uniqueName('fs');
+        const first = await connect();
+        await first.writeLatest(fs, [{ key: 'k', ts: 42, values: { kept: true } }]);
+        await first.appendEvents(fs, [{ key: 'k', ts: 42, values: { n: 1 } }], Infinity);
+        await first.close();
+        const second = await connect();
+        expect(await second.readLatest(fs, ['k'])).toEqual([{ ts: 42, values: { kept: true } }]);
+        expect(await second.readEvents(fs, 'k', 0, 100)).toEqual([{ ts: 42, values: { n: 1 } }]);
+      });
+    });
+
+    describe('events', () => {
+      it('returns events with since < ts <= until, ascending by ts', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const events: OnlineEvent[] = [400, 100, 300, 200, 500].map((ts) => ({
+          key: 'k',
+          ts,
+          values: { ts },
+        }));
+        await store.appendEvents(fs, events, Infinity);
+        const read = async (since: number, until: number): Promise<number[]> =>
+          (await store.readEvents(fs, 'k', since, until)).map((e) => e.ts);
+        expect(await read(100, 400)).toEqual([200, 300, 400]);
+        expect(await read(99, 100)).toEqual([100]);
+        expect(await read(100, 100)).toEqual([]);
+        expect(await read(500, 1000)).toEqual([]);
+        expect(await read(0, 99)).toEqual([]);
+        expect(await read(-Infinity, Infinity)).toEqual([100, 200, 300, 400, 500]);
+        expect(await store.readEvents(fs, 'other', 0, 1000)).toEqual([]);
+        expect(await store.readEvents(fs, 'k', 250, 300)).toEqual([
+          { ts: 300, values: { ts: 300 } },
+        ]);
+      });
+
+      it('stores an event written twice once, and keeps events that differ only by eventId', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const a = { key: 'k', ts: 1000, eventId: 'tx-1', values: { amount: 10 } };
+        const b = { key: 'k', ts: 1000, eventId: 'tx-2', values: { amount: 20 } };
+        await store.appendEvents(fs, [a, a, b], Infinity);
+        await store.appendEvents(fs, [a], Infinity);
+        const read = await store.readEvents(fs, 'k', 0, 2000);
+        expect(read).toHaveLength(2);
+        expect(read.map((e) => e.values.amount).sort()).toEqual([10, 20]);
+      });
+
+      it('treats an absent eventId as the empty one', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await store.appendEvents(fs, [{ key: 'k', ts: 5, values: { n: 1 } }], Infinity);
+        await store.appendEvents(
+          fs,
+          [{ key: 'k', ts: 5, eventId: '', values: { n: 1 } }],
+          Infinity,
+        );
+        await store.appendEvents(
+          fs,
+          [{ key: 'k', ts: 5, eventId: 'x', values: { n: 2 } }],
+          Infinity,
+        );
+        expect(await store.readEvents(fs, 'k', 0, 10)).toHaveLength(2);
+      });
+
+      it('keeps every event within retainMs of the newest event of its key', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const day = 86_400_000;
+        const t = 1_700_000_000_000;
+        await store.appendEvents(fs, [{ key: 'k', ts: t - day, values: { n: 1 } }], day);
+        await store.appendEvents(fs, [{ key: 'k', ts: t, values: { n: 2 } }], day);
+        // A late event, older than the newest: still within the window, so it must be kept.
+        await store.appendEvents(fs, [{ key: 'k', ts: t - 1000, values: { n: 3 } }], day);
+        await store.appendEvents(fs, [{ key: 'other', ts: t - 30 * day, values: { n: 4 } }], day);
+        expect(
+          (await store.readEvents(fs, 'k', -Infinity, Infinity)).map((e) => e.values.n),
+        ).toEqual([1, 3, 2]);
+        // Another key's pruning never touches this one.
+        expect(await store.readEvents(fs, 'other', -Infinity, Infinity)).toEqual([
+          { ts: t - 30 * day, values: { n: 4 } },
+        ]);
+      });
+
+      it('keeps events of different keys and feature sets apart', async () => {
+        const store = await connect();
+        const [one, two] = [uniqueName('fs'), uniqueName('fs')];
+        await store.appendEvents(
+          one,
+          [
+            { key: 'k', ts: 1, values: { s: 'one/k' } },
+            { key: 'j', ts: 1, values: { s: 'one/j' } },
+          ],
+          Infinity,
+        );
+        await store.appendEvents(two, [{ key: 'k', ts: 1, values: { s: 'two/k' } }], Infinity);
+        expect(await store.readEvents(one, 'k', 0, 1)).toEqual([{ ts: 1, values: { s: 'one/k' } }]);
+        expect(await store.readEvents(one, 'j', 0, 1)).toEqual([{ ts: 1, values: { s: 'one/j' } }]);
+        expect(await store.readEvents(two, 'k', 0, 1)).toEqual([{ ts: 1, values: { s: 'two/k' } }]);
+      });
+    });
+
+    describe('feature sets', () => {
+      it('deletes the latest values and events of one feature set only', async () => {
+        const store = await connect();
+        const [gone, kept] = [uniqueName('fs'), uniqueName('fs')];
+        for (const fs of [gone, kept]) {
+          await store.writeLatest(fs, [{ key: 'k', ts: 1, values: { v: fs } }]);
+          await store.appendEvents(fs, [{ key: 'k', ts: 1, values: { v: fs } }], Infinity);
+        }
+        await store.deleteFeatureSet(gone);
+        expect(await store.readLatest(gone, ['k'])).toEqual([null]);
+        expect(await store.readEvents(gone, 'k', 0, 10)).toEqual([]);
+        expect(await store.readLatest(kept, ['k'])).toEqual([{ ts: 1, values: { v: kept } }]);
+        expect(await store.readEvents(kept, 'k', 0, 10)).toEqual([{ ts: 1, values: { v: kept } }]);
+        // Deleting a feature set that holds nothing is not an error.
+        await store.deleteFeatureSet(uniqueName('never_written'));
+      });
+
+      it('accepts empty batches', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await store.writeLatest(fs, []);
+        await store.appendEvents(fs, [], 1000);
+        expect(await store.readLatest(fs, ['k'])).toEqual([null]);
+      });
+    });
+
+    describe('errors', () => {
+      it('refuses a write whose ts is not a finite number, and writes nothing of that batch', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await expectCode(
+          store.writeLatest(fs, [
+            { key: 'ok', ts: 1, values: { v: 1 } },
+            { key: 'bad', ts: Number.NaN, values: { v: 2 } },
+          ]),
+          'FERRY_ARGUMENT_INVALID',
+        );
+        expect(await store.readLatest(fs, ['ok', 'bad'])).toEqual([null, null]);
+        await expectCode(
+          store.appendEvents(fs, [{ key: 'k', ts: Number.POSITIVE_INFINITY, values: {} }], 10),
+          'FERRY_ARGUMENT_INVALID',
+        );
+      });
+
+      it('refuses a negative retainMs', async () => {
+        const store = await connect();
+        await expectCode(
+          store.appendEvents(uniqueName('fs'), [{ key: 'k', ts: 1, values: {} }], -1),
+          'FERRY_ARGUMENT_INVALID',
+        );
+      });
+
+      it('refuses every call after close with FERRY_STORE_CLOSED', async () => {
+        const store = await open();
+        await store.close();
+        const fs = uniqueName('fs');
+        await expectCode(store.readLatest(fs, ['k']), 'FERRY_STORE_CLOSED');
+        await expectCode(store.writeLatest(fs, []), 'FERRY_STORE_CLOSED');
+        await expectCode(store.readEvents(fs, 'k', 0, 1), 'FERRY_STORE_CLOSED');
+        await store.close();
+      });
+    });
+  });
+}
+
+function uniqueName(prefix: string): string {
+  return `${prefix}_${randomUUID().slice(0, 8)}`;
+}
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  await expect(promise).rejects.toMatchObject({ code });
+}
