@@ -1,10 +1,14 @@
 /** Training: fit and select models on a Table, producing a native model artifact. */
 export {
+  CROSS_VALIDATION_MAX_ROWS,
+  GBDT_DEFAULTS,
   inferTask,
   trainModel,
+  type GbdtSettings,
   type TrainCandidate,
   type TrainOptions,
   type TrainResult,
+  type ValidationInfo,
 } from './train.js';
 export {
   decodeNativeModel,

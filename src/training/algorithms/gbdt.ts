@@ -519,23 +519,23 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   let bestLoss = Infinity;
   let bestRound = -1;
   let rounds = 0;
-  const all = new Uint32Array(n);
-  for (let i = 0; i < n; i++) all[i] = i;
+  const sample = new Uint32Array(n);
+  for (let i = 0; i < n; i++) sample[i] = i;
   const sampleSize = subsample >= 1 ? n : Math.max(1, Math.round(n * subsample));
   for (let round = 0; round < maxRounds; round++) {
     computeGradients();
     if (subsample < 1) {
-      // Partial Fisher-Yates draws the round's sample; sorting keeps memory access in order.
-      for (let i = 0; i < sampleSize; i++) {
-        const j = i + Math.floor(rand() * (n - i));
-        const t = all[i] as number;
-        all[i] = all[j] as number;
-        all[j] = t;
+      // Selection sampling draws exactly sampleSize rows, already in ascending order.
+      let needed = sampleSize;
+      for (let i = 0, j = 0; i < n && needed > 0; i++) {
+        if (rand() * (n - i) < needed) {
+          sample[j++] = i;
+          needed--;
+        }
       }
     }
     for (let c = 0; c < k; c++) {
-      idx.set(all.subarray(0, sampleSize));
-      if (subsample < 1) idx.subarray(0, sampleSize).sort();
+      idx.set(sample.subarray(0, sampleSize));
       growTree(grad.subarray(c * n, c * n + n), hess.subarray(c * n, c * n + n), sampleSize, c);
     }
     rounds = round + 1;

@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import type { ModelSignature } from '../../core/model.js';
+import { tableFromRows, type ColumnSchema, type Row, type Table } from '../../core/table.js';
+import {
+  compileForest,
+  fitGbdt,
+  predictForestRaw,
+  type GbdtModel,
+} from '../../training/algorithms/gbdt.js';
+import { fitLogistic } from '../../training/algorithms/linear.js';
+import {
+  encodeNativeModel,
+  NATIVE_FORMAT,
+  NATIVE_FORMAT_VERSION,
+  NativePredictor,
+  type NativeModelDocument,
+} from '../../training/native-model.js';
+import { fit, transform } from '../../training/preprocess.js';
+import { createRng } from '../../training/random.js';
+import { trainModel } from '../../training/train.js';
+import { nativeRuntime } from './native.js';
+
+const schema: ColumnSchema[] = [
+  { name: 'x', type: 'float' },
+  { name: 'color', type: 'string' },
+  { name: 'label', type: 'string' },
+];
+
+/** Label 'yes' when x > 0.5 or the color is red; 'no' otherwise. */
+function makeRows(n: number, seed: number): Row[] {
+  const rand = createRng(seed);
+  const colors = ['red', 'green', 'blue'];
+  return Array.from({ length: n }, () => {
+    const x = rand();
+    const color = colors[Math.floor(rand() * 3)] as string;
+    return { x, color, label: x > 0.5 || color === 'red' ? 'yes' : 'no' };
+  });
+}
+
+const signature: ModelSignature = {
+  task: 'classification',
+  target: 'label',
+  inputs: [
+    { name: 'x', type: 'float' },
+    { name: 'color', type: 'string' },
+  ],
+  classes: ['no', 'yes'],
+};
+
+function gbdtDocument(table: Table): NativeModelDocument {
+  const labels = table.columns[2]?.values.map((v) => (v === 'yes' ? 1 : 0)) ?? [];
+  const preprocess = fit(table, signature.inputs, { mode: 'tree' });
+  const { model } = fitGbdt(transform(preprocess, table), Float64Array.from(labels), {
+    objective: 'binary',
+    maxRounds: 30,
+  });
+  return { format: NATIVE_FORMAT, version: NATIVE_FORMAT_VERSION, signature, preprocess, model };
+}
+
+describe('native runtime', () => {
+  const table = tableFromRows(schema, makeRows(1000, 1));
+  const doc = gbdtDocument(table);
+
+  it('loads an artifact that predicts exactly what the in-memory model predicts', async () => {
+    const loaded = await nativeRuntime.load(encodeNativeModel(doc));
+    expect(nativeRuntime.name).toBe('native');
+    expect(loaded.signature).toEqual(signature);
+    const live = tableFromRows(schema, makeRows(200, 2));
+    const fromArtifact = await loaded.predict(live);
+    const inMemory = new NativePredictor(doc).predict(live);
+    expect(fromArtifact).toEqual(inMemory);
+    // And both equal preprocessing + forest + sigmoid done by hand.
+    const raw = predictForestRaw(
+      compileForest(doc.model as GbdtModel),
+      transform(doc.preprocess, live),
+    );
+    raw.forEach((z, i) =>
+      expect(fromArtifact.proba?.[2 * i + 1]).toBeCloseTo(1 / (1 + Math.exp(-z)), 12),
+    );
+  });
+
+  it('gives labels from signature.classes and N x K probabilities in that order', async () => {
+    const loaded = await nativeRuntime.load(encodeNativeModel(doc));
+    const probe = tableFromRows(schema, [
+      { x: 0.9, color: 'green' },
+      { x: 0.1, color: 'green' },
+    ]);
+    const { predict, proba } = await loaded.predict(probe);
+    expect(predict).toEqual(['yes', 'no']);
+    expect(proba).toHaveLength(4);
+    expect((proba?.[1] as number) > 0.5).toBe(true);
+    expect((proba?.[0] as number) + (proba?.[1] as number)).toBeCloseTo(1, 12);
+  });
+
+  it('predicts through unseen categories and nulls without throwing', async () => {
+    const loaded = await nativeRuntime.load(encodeNativeModel(doc));
+    const odd = tableFromRows(schema, [
+      { x: null, color: 'purple' },
+      { x: 0.2, color: null },
+      { x: Number.NaN, color: 'red' },
+    ]);
+    const { predict, proba } = await loaded.predict(odd);
+    expect(predict).toHaveLength(3);
+    expect(predict[2]).toBe('yes');
+    for (let i = 0; i < 3; i++) {
+      expect((proba?.[2 * i] as number) + (proba?.[2 * i + 1] as number)).toBeCloseTo(1, 12);
+    }
+  });
+
+  it('serves a linear model with multiclass probabilities as well', async () => {
+    const labels = Int32Array.from({ length: 300 }, (_, i) => i % 3);
+    const rows = Array.from({ length: 300 }, (_, i) => ({
+      x: (i % 3) + 0.1 * ((i * 7) % 5),
+      color: 'red',
+    }));
+    const train = tableFromRows(schema, rows);
+    const sig: ModelSignature = { ...signature, classes: [1, 2, 3] };
+    const preprocess = fit(train, sig.inputs, { mode: 'linear' });
+    const model = fitLogistic(transform(preprocess, train), labels, 3);
+    const artifact = encodeNativeModel({
+      format: NATIVE_FORMAT,
+      version: NATIVE_FORMAT_VERSION,
+      signature: sig,
+      preprocess,
+      model,
+    });
+    const loaded = await nativeRuntime.load(artifact);
+    const { predict, proba } = await loaded.predict(
+      tableFromRows(schema, [
+        { x: 0.1, color: 'red' },
+        { x: 2.2, color: 'blue' },
+      ]),
+    );
+    expect(predict).toEqual([1, 3]);
+    expect(proba).toHaveLength(6);
+  });
+
+  it('round-trips a model from trainModel, regression included', async () => {
+    const rand = createRng(3);
+    const rows = Array.from({ length: 400 }, () => {
+      const x = rand();
+      return { x, color: x > 0.5 ? 'red' : 'blue', label: 3 * x };
+    });
+    const train = tableFromRows(
+      [schema[0] as ColumnSchema, schema[1] as ColumnSchema, { name: 'label', type: 'float' }],
+      rows,
+    );
+    const result = await trainModel(train, { target: 'label', seed: 1 });
+    const loaded = await nativeRuntime.load(result.artifact);
+    const { predict, proba } = await loaded.predict(
+      tableFromRows(schema, [{ x: 0.5, color: 'red' }]),
+    );
+    expect(proba).toBeUndefined();
+    expect(predict[0] as number).toBeCloseTo(1.5, 0);
+  });
+
+  it('rejects bytes that are not a native model with FERRY_MODEL_INVALID', async () => {
+    const invalid = expect.objectContaining({ code: 'FERRY_MODEL_INVALID' });
+    await expect(nativeRuntime.load(Uint8Array.of(0xff, 0xfe, 0x00))).rejects.toThrow(invalid);
+    await expect(nativeRuntime.load(new TextEncoder().encode('{"format":"onnx"}'))).rejects.toThrow(
+      invalid,
+    );
+    const json = JSON.parse(new TextDecoder().decode(encodeNativeModel(doc))) as Record<
+      string,
+      unknown
+    >;
+    const future = new TextEncoder().encode(JSON.stringify({ ...json, version: 99 }));
+    await expect(nativeRuntime.load(future)).rejects.toThrow(/version 99/);
+  });
+
+  it('rejects a forest whose nodes point backwards instead of looping forever', async () => {
+    const model = doc.model as GbdtModel;
+    const left = [...model.left];
+    const firstSplit = left.findIndex((l) => l > 0);
+    left[firstSplit] = firstSplit;
+    const broken = encodeNativeModel({
+      ...doc,
+      model: { ...model, left },
+    });
+    await expect(nativeRuntime.load(broken)).rejects.toThrow(
+      expect.objectContaining({ code: 'FERRY_MODEL_INVALID' }),
+    );
+  });
+
+  it('names a missing input column with FERRY_INPUT_MISSING', async () => {
+    const loaded = await nativeRuntime.load(encodeNativeModel(doc));
+    const partial = tableFromRows([{ name: 'x', type: 'float' }], [{ x: 0.3 }]);
+    expect(() => loaded.predict(partial)).toThrow(
+      expect.objectContaining({ code: 'FERRY_INPUT_MISSING' }),
+    );
+  });
+});

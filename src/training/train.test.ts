@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import type { Column, Table } from '../core/table.js';
+import { decodeNativeModel } from './native-model.js';
+import { createRng } from './random.js';
+import { CROSS_VALIDATION_MAX_ROWS, inferTask, trainModel } from './train.js';
+
+function table(columns: Column[]): Table {
+  return { columns, rowCount: columns[0]?.values.length ?? 0 };
+}
+
+/** n rows: x1, x2 uniform, a category, and a binary target driven by an interaction. */
+function interactionTable(n: number, seed: number): Table {
+  const rand = createRng(seed);
+  const x1: number[] = [];
+  const x2: number[] = [];
+  const group: string[] = [];
+  const y: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = rand() * 2 - 1;
+    const b = rand() * 2 - 1;
+    const g = rand() < 0.5 ? 'a' : 'b';
+    x1.push(a);
+    x2.push(b);
+    group.push(g);
+    y.push(a * b > 0 !== (g === 'b') ? 1 : 0);
+  }
+  return table([
+    { name: 'x1', type: 'float', values: x1 },
+    { name: 'x2', type: 'float', values: x2 },
+    { name: 'group', type: 'string', values: group },
+    { name: 'y', type: 'int', values: y },
+  ]);
+}
+
+describe('trainModel', () => {
+  it('selects gradient boosting on an interaction and reports both candidates', async () => {
+    const result = await trainModel(interactionTable(1500, 1), { target: 'y', seed: 3 });
+    expect(result.signature).toEqual({
+      task: 'classification',
+      target: 'y',
+      inputs: [
+        { name: 'x1', type: 'float' },
+        { name: 'x2', type: 'float' },
+        { name: 'group', type: 'string' },
+      ],
+      classes: [0, 1],
+    });
+    expect(result.candidates.map((c) => c.name)).toEqual(['logistic_regression', 'gbdt']);
+    expect(result.best).toBe('gbdt');
+    expect(result.metrics.roc_auc).toBeGreaterThan(0.95);
+    const linear = result.candidates.find((c) => c.name === 'logistic_regression');
+    expect(linear?.metrics.roc_auc).toBeLessThan(0.7);
+    expect(result.validation).toEqual({ method: 'cross_validation', folds: 5, rows: 1500 });
+    const doc = decodeNativeModel(result.artifact);
+    expect(doc.model.kind).toBe('gbdt');
+  });
+
+  it('is deterministic for a seed: same artifact bytes and metrics', async () => {
+    const data = interactionTable(600, 2);
+    const a = await trainModel(data, { target: 'y', seed: 11 });
+    const b = await trainModel(data, { target: 'y', seed: 11 });
+    expect(Buffer.from(a.artifact).equals(Buffer.from(b.artifact))).toBe(true);
+    expect(a.metrics).toEqual(b.metrics);
+  });
+
+  it('uses one hold-out split above the cross-validation size', async () => {
+    const n = CROSS_VALIDATION_MAX_ROWS + 1000;
+    const result = await trainModel(interactionTable(n, 3), {
+      target: 'y',
+      seed: 1,
+      gbdt: { maxRounds: 40 },
+    });
+    expect(result.validation.method).toBe('holdout');
+    expect(result.validation.folds).toBe(1);
+    expect(result.validation.rows).toBe(Math.round(n * 0.2));
+  });
+
+  it('drops rows with a null target and says so', async () => {
+    const data = interactionTable(300, 4);
+    const y = data.columns[3] as Column;
+    const values = y.values.map((v, i) => (i % 10 === 0 ? null : v));
+    const messages: string[] = [];
+    const result = await trainModel(table([...data.columns.slice(0, 3), { ...y, values }]), {
+      target: 'y',
+      onProgress: (m) => messages.push(m),
+    });
+    expect(messages.some((m) => m.includes('dropped 30 of 300 rows'))).toBe(true);
+    expect(result.validation.rows).toBe(270);
+  });
+
+  it('sorts classes ascending in their own type: numbers numerically, strings lexicographically', async () => {
+    const rand = createRng(5);
+    const x = Array.from({ length: 300 }, () => rand());
+    const numeric = x.map((v) => (v < 0.33 ? 100 : v < 0.66 ? 9 : 10));
+    const result = await trainModel(
+      table([
+        { name: 'x', type: 'float', values: x },
+        { name: 'y', type: 'int', values: numeric },
+      ]),
+      { target: 'y' },
+    );
+    expect(result.signature.classes).toEqual([9, 10, 100]);
+    const strings = x.map((v) => (v < 0.5 ? 'b' : 'B'));
+    const s = await trainModel(
+      table([
+        { name: 'x', type: 'float', values: x },
+        { name: 'y', type: 'string', values: strings },
+      ]),
+      { target: 'y' },
+    );
+    expect(s.signature.classes).toEqual(['B', 'b']);
+  });
+
+  it('refuses an unknown target column, listing the columns', async () => {
+    const promise = trainModel(interactionTable(50, 6), { target: 'Y' });
+    await expect(promise).rejects.toThrow(
+      expect.objectContaining({ code: 'FERRY_COLUMN_UNKNOWN' }),
+    );
+    await expect(trainModel(interactionTable(50, 6), { target: 'Y' })).rejects.toThrow(
+      /x1, x2, group, y/,
+    );
+  });
+
+  it('refuses a target with a single class', async () => {
+    const data = table([
+      { name: 'x', type: 'float', values: [1, 2, 3, 4] },
+      { name: 'y', type: 'string', values: ['a', 'a', 'a', null] },
+    ]);
+    await expect(trainModel(data, { target: 'y' })).rejects.toThrow(
+      expect.objectContaining({ code: 'FERRY_TARGET_INVALID' }),
+    );
+  });
+
+  it('refuses regression on a string target', async () => {
+    const data = table([
+      { name: 'x', type: 'float', values: [1, 2, 3, 4] },
+      { name: 'y', type: 'string', values: ['a', 'b', 'a', 'b'] },
+    ]);
+    await expect(trainModel(data, { target: 'y', task: 'regression' })).rejects.toThrow(
+      expect.objectContaining({ code: 'FERRY_TARGET_INVALID' }),
+    );
+  });
+
+  it('trains a regression with a high R² and reports RMSE, MAE and R²', async () => {
+    const rand = createRng(7);
+    const x = Array.from({ length: 800 }, () => rand() * 4);
+    const y = x.map((v) => Math.sin(v) * 10 + v + 0.1 * rand());
+    const result = await trainModel(
+      table([
+        { name: 'x', type: 'float', values: x },
+        { name: 'y', type: 'float', values: y },
+      ]),
+      { target: 'y', seed: 1 },
+    );
+    expect(result.signature.task).toBe('regression');
+    expect(result.signature.classes).toBeUndefined();
+    expect(Object.keys(result.metrics).sort()).toEqual(['mae', 'r2', 'rmse']);
+    expect(result.metrics.r2).toBeGreaterThan(0.98);
+  });
+});
+
+describe('inferTask', () => {
+  it('classifies strings, booleans and few integer values; regresses on the rest', () => {
+    expect(inferTask({ name: 'y', type: 'string', values: ['a', 'b'] })).toBe('classification');
+    expect(inferTask({ name: 'y', type: 'bool', values: [true, false] })).toBe('classification');
+    expect(inferTask({ name: 'y', type: 'int', values: [1, 2, 3, 2, null] })).toBe(
+      'classification',
+    );
+    expect(inferTask({ name: 'y', type: 'float', values: [0.5, 1.5] })).toBe('classification');
+    expect(inferTask({ name: 'y', type: 'float', values: [0.5, 1.5, 2.25] })).toBe('regression');
+    const many = Array.from({ length: 21 }, (_, i) => i);
+    expect(inferTask({ name: 'y', type: 'int', values: many })).toBe('regression');
+  });
+});
