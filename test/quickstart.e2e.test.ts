@@ -31,7 +31,16 @@ describe('quickstart', () => {
       expect(meta.inputs.map((i) => i.name)).not.toContain('amount_sum_1h');
       const metrics = await (await fetch(`${demo.server.url}/metrics`)).text();
       expect(metrics).toContain('ferry_requests_total');
-      expect(demo.curl).toContain('/v2/models/fraud/infer');
+      // The line printed for the user works as printed: no event time, so features as of now.
+      const body = /-d '(.*)'$/.exec(demo.curl)?.[1] ?? '';
+      const reply = await fetch(`${demo.server.url}/v2/models/fraud/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(reply.status).toBe(200);
+      const out = (await reply.json()) as { outputs: { name: string; shape: number[] }[] };
+      expect(out.outputs.find((o) => o.name === 'predict_proba')?.shape).toEqual([1, 2]);
     } finally {
       await demo.close();
     }

@@ -226,6 +226,44 @@ function crossCheck(spec: ProjectSpec): Problem[] {
     });
   });
 
+  unique(
+    'sources',
+    spec.sources.map((s) => s.name ?? ''),
+  );
+  unique(
+    'validations',
+    spec.validations.map((v) => v.name),
+  );
+  unique(
+    'recipes',
+    spec.recipes.map((r) => r.name),
+  );
+  const sources = new Set(spec.sources.map((s) => s.name));
+  const validations = new Set(spec.validations.map((v) => v.name));
+  const known = (set: Set<string | undefined>): string => [...set].join(', ') || '(none)';
+  spec.recipes.forEach((recipe, i) => {
+    if (!sources.has(recipe.source)) {
+      problems.push({
+        path: ['recipes', i, 'source'],
+        message: `source '${recipe.source}' is not defined under sources:; defined: ${known(sources)}`,
+      });
+    }
+    if (recipe.validation !== undefined && !validations.has(recipe.validation)) {
+      problems.push({
+        path: ['recipes', i, 'validation'],
+        message: `rule set '${recipe.validation}' is not defined under validations:; defined: ${known(validations)}`,
+      });
+    }
+    recipe.steps.forEach((step, j) => {
+      if (step.step === 'merge' && !sources.has(step.source)) {
+        problems.push({
+          path: ['recipes', i, 'steps', j, 'source'],
+          message: `source '${step.source}' is not defined under sources:; defined: ${known(sources)}`,
+        });
+      }
+    });
+  });
+
   const vectors = new Set(spec.feature_vectors.map((v) => v.name));
   spec.endpoints.forEach((endpoint, i) => {
     endpoint.steps.forEach((step, j) => {

@@ -5,6 +5,7 @@
  * everywhere, so a typo is an error rather than a silently ignored setting.
  */
 import { z } from 'zod';
+import { recipeSchema, sourceSchema, validationSchema } from './data-schema.js';
 
 const name = z
   .string()
@@ -49,10 +50,7 @@ const eventBus = z.discriminatedUnion('type', [
   }),
 ]);
 
-const source = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('csv'), path: z.string() }),
-  z.strictObject({ type: z.literal('parquet'), path: z.string() }),
-]);
+const source = sourceSchema;
 
 const featureType = z.enum(['float', 'int', 'bool', 'string']);
 const aggregationOp = z.enum(['count', 'sum', 'mean', 'min', 'max']);
@@ -156,6 +154,17 @@ export const projectSchema = z.strictObject({
     })
     .default({ flush_interval: 1000, max_buffered_rows: 100_000 }),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Named data sources, for recipes and merges. */
+  sources: z
+    .array(
+      sourceSchema.refine(
+        (s) => s.name !== undefined && /^[a-z][a-z0-9_]*$/.test(s.name),
+        'a source here needs a lower-case `name`',
+      ),
+    )
+    .default([]),
+  validations: z.array(validationSchema).default([]),
+  recipes: z.array(recipeSchema).default([]),
   entities: z
     .array(
       z.strictObject({

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../core/logger.js';
+import { FerryError } from '../errors/index.js';
 import { InferenceLog } from '../monitoring/inference-log.js';
 import type { Workspace } from '../project/workspace.js';
 import { createRegistryCatalog } from './catalog.js';
@@ -64,7 +65,22 @@ export async function startServer(
   });
   const host = options.host ?? spec.server.host;
   const port = options.port ?? spec.server.port;
-  const address = await app.listen({ host, port });
+  let address: string;
+  try {
+    address = await app.listen({ host, port });
+  } catch (error) {
+    await app.close();
+    await inferenceLog.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `cannot listen on ${host}:${port} (${code}); pass another --port (or --host), or stop what holds it`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
   return {
     url: address,
     app,

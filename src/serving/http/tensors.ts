@@ -291,7 +291,7 @@ function decodeColumns(view: ModelView, inputs: readonly RequestInput[], maxRows
     }
   }
   const missing = view.signature.inputs
-    .filter((_, i) => byIndex[i] === undefined)
+    .filter((spec, i) => byIndex[i] === undefined && spec.optional !== true)
     .map((i) => i.name);
   if (missing.length > 0) {
     fail(
@@ -300,7 +300,11 @@ function decodeColumns(view: ModelView, inputs: readonly RequestInput[], maxRows
     );
   }
   const columns: Column[] = view.signature.inputs.map((spec, i) => {
-    const input = byIndex[i] as RequestInput;
+    const input = byIndex[i];
+    // An optional input left out (an endpoint's event time) reads as missing values.
+    if (input === undefined) {
+      return { name: spec.name, type: spec.type, values: new Array<Scalar>(rows).fill(null) };
+    }
     const family = familyOf(input);
     checkColumnFamily(input.name, spec.type, family, input.datatype);
     const values = flatten(input, rows);
