@@ -1,14 +1,13 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeArtifactStoreConformance } from '../testing/artifact-store.conformance.js';
+import { tempDirs } from '../testing/temp.js';
 import { openLocalArtifactStore } from './local.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirs();
 
-const conformanceRoot = path.join(tmp, 'conformance');
+const conformanceRoot = path.join(tmp.root, 'conformance');
 describeArtifactStoreConformance('local', () => openLocalArtifactStore({ path: conformanceRoot }), {
   corrupt: async (key) => {
     const file = path.join(conformanceRoot, key);
@@ -29,7 +28,7 @@ function filesUnder(dir: string): string[] {
 
 describe('LocalArtifactStore', () => {
   it('keeps each artifact as a file at its key under the root, and nothing else', async () => {
-    const root = fs.mkdtempSync(path.join(tmp, 'layout-'));
+    const root = tmp.fresh();
     const store = await openLocalArtifactStore({ path: root });
     await store.put('models/fraud/1.bin', new Uint8Array([1, 2, 3]));
     await store.put('models/fraud/1.bin', new Uint8Array([1, 2, 3]));
@@ -46,12 +45,12 @@ describe('LocalArtifactStore', () => {
   });
 
   it('creates the root folder, and refuses a root that is a file', async () => {
-    const root = path.join(tmp, 'deep', 'er', 'artifacts');
+    const root = path.join(tmp.root, 'deep', 'er', 'artifacts');
     const store = await openLocalArtifactStore({ path: root });
     expect(fs.statSync(root).isDirectory()).toBe(true);
     await store.close();
 
-    const file = path.join(tmp, 'a-file');
+    const file = path.join(tmp.root, 'a-file');
     fs.writeFileSync(file, 'x');
     const err = await openLocalArtifactStore({ path: file }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'FERRY_BACKEND_UNAVAILABLE' });
@@ -59,7 +58,7 @@ describe('LocalArtifactStore', () => {
   });
 
   it('refuses a key that would be both an artifact and a folder of artifacts', async () => {
-    const store = await openLocalArtifactStore({ path: fs.mkdtempSync(path.join(tmp, 'nest-')) });
+    const store = await openLocalArtifactStore({ path: tmp.fresh() });
     await store.put('a/b', new Uint8Array([1]));
     await store.put('c', new Uint8Array([2]));
     await expect(store.put('a', new Uint8Array([3]))).rejects.toMatchObject({
@@ -75,7 +74,7 @@ describe('LocalArtifactStore', () => {
   });
 
   it('lists only names that are keys, skipping temporary and foreign files', async () => {
-    const root = fs.mkdtempSync(path.join(tmp, 'foreign-'));
+    const root = tmp.fresh();
     const store = await openLocalArtifactStore({ path: root });
     await store.put('models/m.bin', new Uint8Array([1]));
     fs.writeFileSync(path.join(root, 'models', '~ferry-0123456789abcdef.tmp'), 'partial');

@@ -1,12 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../errors/index.js';
+import { tempDirs } from '../testing/temp.js';
 import { loadProject, parseProjectSpec } from './load.js';
 
+const tmp = tempDirs();
+
 function projectWith(yaml: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-config-'));
+  const dir = tmp.fresh();
   writeFileSync(path.join(dir, 'ferry.yaml'), yaml);
   return dir;
 }
@@ -110,7 +112,7 @@ describe('loadProject', () => {
   });
 
   it('reports a missing ferry.yaml with the command that creates one', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-empty-'));
+    const dir = tmp.fresh();
     const error = errorOf(() => loadProject(dir, { env: {} }));
     expect(error.code).toBe('FERRY_CONFIG_NOT_FOUND');
     expect(error.message).toContain('ferry init');

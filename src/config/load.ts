@@ -143,30 +143,19 @@ function formatPath(parts: readonly PropertyKey[]): string {
 /** Checks that references between sections resolve: entities, features, vectors, names. */
 function crossCheck(spec: ProjectSpec): Problem[] {
   const problems: Problem[] = [];
-  const unique = (section: string, names: readonly string[]): void => {
+  const unique = (section: string, items: readonly { readonly name?: string }[]): void => {
     const seen = new Set<string>();
-    names.forEach((n, i) => {
-      if (seen.has(n))
-        problems.push({ path: [section, i, 'name'], message: `duplicate name '${n}'` });
-      seen.add(n);
+    items.forEach(({ name = '' }, i) => {
+      if (seen.has(name))
+        problems.push({ path: [section, i, 'name'], message: `duplicate name '${name}'` });
+      seen.add(name);
     });
   };
-  unique(
-    'entities',
-    spec.entities.map((e) => e.name),
-  );
-  unique(
-    'feature_sets',
-    spec.feature_sets.map((f) => f.name),
-  );
-  unique(
-    'feature_vectors',
-    spec.feature_vectors.map((v) => v.name),
-  );
-  unique(
-    'endpoints',
-    spec.endpoints.map((e) => e.name),
-  );
+  const known = (names: Iterable<string | undefined>): string => [...names].join(', ') || '(none)';
+  unique('entities', spec.entities);
+  unique('feature_sets', spec.feature_sets);
+  unique('feature_vectors', spec.feature_vectors);
+  unique('endpoints', spec.endpoints);
 
   const entities = new Set(spec.entities.map((e) => e.name));
   const featuresBySet = new Map<string, Set<string>>();
@@ -174,7 +163,7 @@ function crossCheck(spec: ProjectSpec): Problem[] {
     if (!entities.has(fs.entity)) {
       problems.push({
         path: ['feature_sets', i, 'entity'],
-        message: `entity '${fs.entity}' is not defined; defined entities: ${[...entities].join(', ') || '(none)'}`,
+        message: `entity '${fs.entity}' is not defined; defined entities: ${known(entities)}`,
       });
     }
     const names = new Set(fs.features.map((f) => f.name));
@@ -205,7 +194,7 @@ function crossCheck(spec: ProjectSpec): Problem[] {
       if (!names) {
         problems.push({
           path: ['feature_vectors', i, 'features', j],
-          message: `feature set '${setName}' is not defined; defined: ${[...featuresBySet.keys()].join(', ') || '(none)'}`,
+          message: `feature set '${setName}' is not defined; defined: ${known(featuresBySet.keys())}`,
         });
         return;
       }
@@ -226,21 +215,11 @@ function crossCheck(spec: ProjectSpec): Problem[] {
     });
   });
 
-  unique(
-    'sources',
-    spec.sources.map((s) => s.name ?? ''),
-  );
-  unique(
-    'validations',
-    spec.validations.map((v) => v.name),
-  );
-  unique(
-    'recipes',
-    spec.recipes.map((r) => r.name),
-  );
+  unique('sources', spec.sources);
+  unique('validations', spec.validations);
+  unique('recipes', spec.recipes);
   const sources = new Set(spec.sources.map((s) => s.name));
   const validations = new Set(spec.validations.map((v) => v.name));
-  const known = (set: Set<string | undefined>): string => [...set].join(', ') || '(none)';
   spec.recipes.forEach((recipe, i) => {
     if (!sources.has(recipe.source)) {
       problems.push({

@@ -1,26 +1,45 @@
 /**
  * The process's in-memory DuckDB for batch work on files (reading CSV, Parquet and JSON lines,
- * writing Parquet), and the one mapping from DuckDB results to Ferry's columnar Table.
+ * writing Parquet), and the one mapping between DuckDB and Ferry's columnar Table, used by every
+ * module that talks to DuckDB (the offline store included), so types and timestamps agree.
  * The instance is created lazily and shared; each unit of work gets its own connection, so
  * concurrent callers never interleave statements on one connection.
  */
 import {
   BOOLEAN,
   DOUBLE,
+  DuckDBBigIntVector,
+  DuckDBBooleanVector,
   DuckDBDataChunk,
-  DuckDBDateValue,
-  DuckDBDecimalValue,
+  DuckDBDateVector,
+  DuckDBDecimal128Vector,
+  DuckDBDecimal16Vector,
+  DuckDBDecimal32Vector,
+  DuckDBDecimal64Vector,
+  DuckDBDoubleVector,
+  DuckDBFloatVector,
+  DuckDBHugeIntVector,
   DuckDBInstance,
-  DuckDBTimestampMillisecondsValue,
-  DuckDBTimestampNanosecondsValue,
-  DuckDBTimestampSecondsValue,
-  DuckDBTimestampTZValue,
-  DuckDBTimestampValue,
+  DuckDBIntegerVector,
+  DuckDBSmallIntVector,
+  DuckDBTimestampMillisecondsVector,
+  DuckDBTimestampNanosecondsVector,
+  DuckDBTimestampSecondsVector,
+  DuckDBTimestampTZVector,
+  DuckDBTimestampVector,
+  DuckDBTinyIntVector,
   DuckDBTypeId,
+  DuckDBUBigIntVector,
+  DuckDBUHugeIntVector,
+  DuckDBUIntegerVector,
+  DuckDBUSmallIntVector,
+  DuckDBUTinyIntVector,
+  DuckDBVarCharVector,
   VARCHAR,
   type DuckDBConnection,
   type DuckDBResult,
-  type DuckDBValue,
+  type DuckDBType,
+  type DuckDBVector,
 } from '@duckdb/node-api';
 import type { Column, ColumnType, Scalar, Table } from '../core/table.js';
 
@@ -60,12 +79,18 @@ export function quoteString(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
-/** The Ferry column type of a DuckDB column type; anything without a match reads as text. */
+/**
+ * The Ferry column type of a DuckDB column type; anything without a match (lists, structs,
+ * intervals, UUIDs, TIME) reads as text.
+ * @example columnTypeOf(DuckDBTypeId.DECIMAL) // 'float'
+ */
 export function columnTypeOf(typeId: DuckDBTypeId): ColumnType {
   switch (typeId) {
     case DuckDBTypeId.DOUBLE:
     case DuckDBTypeId.FLOAT:
     case DuckDBTypeId.DECIMAL:
+    case DuckDBTypeId.SQLNULL:
+      // An untyped NULL carries no value; a numeric column is the most useful home for it.
       return 'float';
     case DuckDBTypeId.TINYINT:
     case DuckDBTypeId.SMALLINT:
@@ -92,51 +117,212 @@ export function columnTypeOf(typeId: DuckDBTypeId): ColumnType {
   }
 }
 
-/** One DuckDB value as a Ferry scalar of the given column type (timestamps to UTC ms). */
-export function toScalar(value: DuckDBValue, type: ColumnType): Scalar {
-  if (value === null) return null;
-  if (typeof value === 'number') return value;
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'bigint') return Number(value);
-  if (type === 'string') return typeof value === 'string' ? value : String(value);
-  if (value instanceof DuckDBTimestampValue || value instanceof DuckDBTimestampTZValue) {
-    return Number(value.micros / 1000n);
-  }
-  if (value instanceof DuckDBTimestampMillisecondsValue) return Number(value.millis);
-  if (value instanceof DuckDBTimestampSecondsValue) return Number(value.seconds) * 1000;
-  if (value instanceof DuckDBTimestampNanosecondsValue) return Number(value.nanos / 1_000_000n);
-  if (value instanceof DuckDBDateValue) return value.days * 86_400_000;
-  if (value instanceof DuckDBDecimalValue) return value.toDouble();
-  return String(value);
-}
-
 /**
- * The whole result as a Table, read column by column (far faster than row objects).
- * Infinite timestamps (DuckDB's `infinity`) come out as ±Infinity.
+ * The whole result as a Table, read chunk by chunk and vector by vector (far faster than row
+ * objects). Timestamps and dates become UTC milliseconds, exact to the microsecond (so a
+ * sub-millisecond time is fractional), and DuckDB's `infinity`/`-infinity` become ±Infinity;
+ * integers wider than 2^53 round, as Ferry's int columns are safe integers by contract.
  * @example const table = await resultToTable(await con.run('SELECT 1 AS x'));
  */
 export async function resultToTable(result: DuckDBResult): Promise<Table> {
   const names = result.columnNames();
-  const types = names.map((_, i) => columnTypeOf(result.columnTypeId(i)));
-  const raw = await result.getColumns();
-  const columns: Column[] = names.map((name, i) => {
-    const type = types[i] as ColumnType;
-    const source = raw[i] ?? [];
-    const values: Scalar[] = new Array<Scalar>(source.length);
-    for (let r = 0; r < source.length; r++) {
-      const v = source[r] as DuckDBValue;
-      // Fast path: doubles, booleans and text need no conversion.
-      values[r] =
-        typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'
-          ? v
-          : toScalar(v, type);
+  const chunks = await result.fetchAllChunks();
+  const rowCount = chunks.reduce((n, chunk) => n + chunk.rowCount, 0);
+  const columns: Column[] = names.map((name, i) => ({
+    name,
+    type: columnTypeOf(result.columnTypeId(i)),
+    values: new Array<Scalar>(rowCount),
+  }));
+  let offset = 0;
+  for (const chunk of chunks) {
+    const rows = chunk.rowCount;
+    for (let i = 0; i < columns.length; i++) {
+      readVector(chunk.getColumnVector(i), rows, (columns[i] as Column).values, offset);
     }
-    return { name, type, values };
-  });
-  return { columns, rowCount: raw[0]?.length ?? 0 };
+    offset += rows;
+  }
+  return { columns, rowCount };
 }
 
-const STAGE_ROWS = 2048;
+/** DuckDB stores `infinity` and `-infinity` as ±(2^63 - 1) units in every timestamp kind... */
+const INFINITE_TIME = 2n ** 63n - 1n;
+/** ...and as ±(2^31 - 1) days in a DATE. */
+const INFINITE_DAYS = 2 ** 31 - 1;
+const MS_PER_DAY = 86_400_000;
+
+/** ±Infinity for an infinite time, else null. */
+function infinite(units: bigint): number | null {
+  return units === INFINITE_TIME ? Infinity : units === -INFINITE_TIME ? -Infinity : null;
+}
+
+/**
+ * Copies `rows` values of a DuckDB vector into `out` from `offset`, as Ferry scalars. One loop
+ * per vector kind, written out, keeps each loop monomorphic: this is the inner loop of every read.
+ */
+function readVector(vector: DuckDBVector, rows: number, out: Scalar[], offset: number): void {
+  if (
+    vector instanceof DuckDBDoubleVector ||
+    vector instanceof DuckDBFloatVector ||
+    vector instanceof DuckDBIntegerVector ||
+    vector instanceof DuckDBSmallIntVector ||
+    vector instanceof DuckDBTinyIntVector ||
+    vector instanceof DuckDBUIntegerVector ||
+    vector instanceof DuckDBUSmallIntVector ||
+    vector instanceof DuckDBUTinyIntVector ||
+    vector instanceof DuckDBBooleanVector ||
+    vector instanceof DuckDBVarCharVector
+  ) {
+    for (let i = 0; i < rows; i++) out[offset + i] = vector.getItem(i);
+  } else if (
+    vector instanceof DuckDBBigIntVector ||
+    vector instanceof DuckDBHugeIntVector ||
+    vector instanceof DuckDBUBigIntVector ||
+    vector instanceof DuckDBUHugeIntVector
+  ) {
+    for (let i = 0; i < rows; i++) {
+      const v = vector.getItem(i);
+      out[offset + i] = v === null ? null : Number(v);
+    }
+  } else if (vector instanceof DuckDBTimestampVector || vector instanceof DuckDBTimestampTZVector) {
+    for (let i = 0; i < rows; i++) {
+      const v = vector.getItem(i);
+      out[offset + i] = v === null ? null : (infinite(v.micros) ?? Number(v.micros) / 1000);
+    }
+  } else if (vector instanceof DuckDBTimestampMillisecondsVector) {
+    for (let i = 0; i < rows; i++) {
+      const v = vector.getItem(i);
+      out[offset + i] = v === null ? null : (infinite(v.millis) ?? Number(v.millis));
+    }
+  } else if (vector instanceof DuckDBTimestampSecondsVector) {
+    for (let i = 0; i < rows; i++) {
+      const v = vector.getItem(i);
+      out[offset + i] = v === null ? null : (infinite(v.seconds) ?? Number(v.seconds) * 1000);
+    }
+  } else if (vector instanceof DuckDBTimestampNanosecondsVector) {
+    for (let i = 0; i < rows; i++) {
+      const v = vector.getItem(i);
+      out[offset + i] = v === null ? null : (infinite(v.nanos) ?? Number(v.nanos) / 1e6);
+    }
+  } else if (vector instanceof DuckDBDateVector) {
+    for (let i = 0; i < rows; i++) {
+      const v = vector.getItem(i);
+      out[offset + i] =
+        v === null
+          ? null
+          : Math.abs(v.days) === INFINITE_DAYS
+            ? Math.sign(v.days) * Infinity
+            : v.days * MS_PER_DAY;
+    }
+  } else if (
+    vector instanceof DuckDBDecimal16Vector ||
+    vector instanceof DuckDBDecimal32Vector ||
+    vector instanceof DuckDBDecimal64Vector ||
+    vector instanceof DuckDBDecimal128Vector
+  ) {
+    for (let i = 0; i < rows; i++) {
+      const v = vector.getItem(i);
+      out[offset + i] = v === null ? null : v.toDouble();
+    }
+  } else {
+    for (let i = 0; i < rows; i++) {
+      const v = vector.getItem(i);
+      out[offset + i] = v === null ? null : String(v);
+    }
+  }
+}
+
+/** DuckDB's vector size: a data chunk holds at most this many rows. */
+const CHUNK_ROWS = 2048;
+
+/**
+ * Stages a Table in a new temporary table `temp.<name>` of this connection, with columns `c0`,
+ * `c1`... in the table's order; {@link stagedSelect} turns them back into Ferry's stored types.
+ * Numbers (int, float, timestamp) stage as DOUBLE and are cast once, in bulk: filling a Float64
+ * vector is several times faster than building a BigInt or a timestamp object per value, and
+ * exact for the safe integers and microsecond-precise millisecond timestamps Ferry carries.
+ * A non-finite int or timestamp, or a value of the wrong kind, stages as null.
+ * @example await stageTable(con, 'ferry_stage', table); await con.run(`COPY (SELECT ${stagedSelect(table)} FROM temp.ferry_stage) TO 'out.parquet'`);
+ */
+export async function stageTable(
+  connection: DuckDBConnection,
+  name: string,
+  table: Table,
+): Promise<void> {
+  const types = table.columns.map((c) => stageTypeOf(c.type));
+  const columnsSql = types.map((t, i) => `c${i} ${t.toString()}`).join(', ');
+  await connection.run(`CREATE TEMP TABLE ${quoteIdent(name)} (${columnsSql})`);
+  const appender = await connection.createAppender(name, 'main', 'temp');
+  try {
+    for (let offset = 0; offset < table.rowCount; offset += CHUNK_ROWS) {
+      const rows = Math.min(CHUNK_ROWS, table.rowCount - offset);
+      const chunk = DuckDBDataChunk.create(types, rows);
+      table.columns.forEach((column, i) =>
+        fillVector(chunk.getColumnVector(i), column, offset, rows),
+      );
+      appender.appendDataChunk(chunk);
+    }
+    appender.flushSync();
+  } finally {
+    appender.closeSync();
+  }
+}
+
+/**
+ * The SELECT list that reads a table staged by {@link stageTable} back under its own column names
+ * and stored types: int → BIGINT, timestamp → TIMESTAMP (UTC), float → DOUBLE, bool → BOOLEAN,
+ * string → VARCHAR.
+ */
+export function stagedSelect(table: Table): string {
+  return table.columns
+    .map((c, i) => `${castStaged(c.type, `c${i}`)} AS ${quoteIdent(c.name)}`)
+    .join(', ');
+}
+
+/** The SQL turning a staged column (a SQL expression) back into its stored type. */
+export function castStaged(type: ColumnType, column: string): string {
+  switch (type) {
+    case 'int':
+      return `CAST(${column} AS BIGINT)`;
+    case 'timestamp':
+      return `make_timestamp(CAST(round(${column} * 1000) AS BIGINT))`;
+    default:
+      return column;
+  }
+}
+
+function stageTypeOf(type: ColumnType): DuckDBType {
+  switch (type) {
+    case 'bool':
+      return BOOLEAN;
+    case 'string':
+      return VARCHAR;
+    default:
+      return DOUBLE;
+  }
+}
+
+function fillVector(vector: DuckDBVector, column: Column, offset: number, rows: number): void {
+  const values = column.values;
+  if (vector instanceof DuckDBDoubleVector) {
+    // NaN and ±Infinity are valid floats, but cannot be cast to BIGINT or TIMESTAMP.
+    const finiteOnly = column.type !== 'float';
+    for (let i = 0; i < rows; i++) {
+      const v = values[offset + i];
+      vector.setItem(i, typeof v === 'number' && (!finiteOnly || Number.isFinite(v)) ? v : null);
+    }
+  } else if (vector instanceof DuckDBVarCharVector) {
+    for (let i = 0; i < rows; i++) {
+      const v = values[offset + i] ?? null;
+      vector.setItem(i, v === null ? null : typeof v === 'string' ? v : String(v));
+    }
+  } else if (vector instanceof DuckDBBooleanVector) {
+    for (let i = 0; i < rows; i++) {
+      const v = values[offset + i] ?? null;
+      vector.setItem(i, v === null ? null : typeof v === 'boolean' ? v : Boolean(v));
+    }
+  }
+  vector.flush();
+}
 
 /**
  * Copies a Table into a temporary DuckDB table of this connection, with Ferry's types mapped back
@@ -148,52 +334,11 @@ export async function loadTable(
   name: string,
   table: Table,
 ): Promise<void> {
-  const staged = quoteIdent(`${name}__stage`);
-  // Numbers go in as DOUBLE (exact for ms timestamps and ints up to 2^53) and are cast once, in bulk.
-  const stageTypes = table.columns.map((c) =>
-    c.type === 'string' ? VARCHAR : c.type === 'bool' ? BOOLEAN : DOUBLE,
-  );
-  const columnsSql = table.columns
-    .map(
-      (c) =>
-        `${quoteIdent(c.name)} ${c.type === 'string' ? 'VARCHAR' : c.type === 'bool' ? 'BOOLEAN' : 'DOUBLE'}`,
-    )
-    .join(', ');
-  await connection.run(`CREATE OR REPLACE TEMP TABLE ${staged} (${columnsSql})`);
-  const appender = await connection.createAppender(`${name}__stage`);
-  try {
-    for (let offset = 0; offset < table.rowCount; offset += STAGE_ROWS) {
-      const n = Math.min(STAGE_ROWS, table.rowCount - offset);
-      const chunk = DuckDBDataChunk.create(stageTypes, n);
-      chunk.setColumns(table.columns.map((c) => stageValues(c, offset, n)));
-      appender.appendDataChunk(chunk);
-    }
-    appender.flushSync();
-  } finally {
-    appender.closeSync();
-  }
-  const select = table.columns
-    .map((c) => {
-      const col = quoteIdent(c.name);
-      if (c.type === 'int') return `CAST(${col} AS BIGINT) AS ${col}`;
-      if (c.type === 'timestamp') return `epoch_ms(CAST(${col} AS BIGINT)) AS ${col}`;
-      return col;
-    })
-    .join(', ');
+  const staged = `${name}__stage`;
+  await connection.run(`DROP TABLE IF EXISTS temp.${quoteIdent(staged)}`);
+  await stageTable(connection, staged, table);
   await connection.run(
-    `CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} AS SELECT ${select || '*'} FROM ${staged}`,
+    `CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} AS SELECT ${stagedSelect(table) || '*'} FROM temp.${quoteIdent(staged)}`,
   );
-  await connection.run(`DROP TABLE ${staged}`);
-}
-
-function stageValues(column: Column, offset: number, n: number): DuckDBValue[] {
-  const out: DuckDBValue[] = new Array<DuckDBValue>(n);
-  for (let i = 0; i < n; i++) {
-    const v = column.values[offset + i] ?? null;
-    if (v === null) out[i] = null;
-    else if (column.type === 'string') out[i] = typeof v === 'string' ? v : String(v);
-    else if (column.type === 'bool') out[i] = typeof v === 'boolean' ? v : Boolean(v);
-    else out[i] = typeof v === 'number' && Number.isFinite(v) ? v : null;
-  }
-  return out;
+  await connection.run(`DROP TABLE temp.${quoteIdent(staged)}`);
 }

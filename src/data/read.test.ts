@@ -1,16 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getColumn, tableToRows } from '../core/table.js';
 import { FerryError } from '../errors/index.js';
+import { tempDirs } from '../testing/temp.js';
 import { withDuckDB } from './duckdb.js';
 import { readTable } from './read.js';
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-});
+const dir = tempDirs().root;
 
 function file(name: string, text: string): string {
   const full = path.join(dir, name);

@@ -1,15 +1,12 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tableFromRows, tableToRows, type ColumnSchema } from '../core/table.js';
+import { tempDirs } from '../testing/temp.js';
 import { readTable } from './read.js';
 import { toCsv, writeCsv, writeTable } from './write.js';
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-});
+const dir = tempDirs().root;
 
 const SCHEMA: ColumnSchema[] = [
   { name: 'name, full', type: 'string' },

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseProjectSpec } from '../config/load.js';
@@ -16,6 +15,8 @@ import {
 import { readTable } from '../data/read.js';
 import { writeCsv } from '../data/write.js';
 import { FerryError } from '../errors/index.js';
+import { tempDirs } from '../testing/temp.js';
+import { createRng } from '../training/random.js';
 import { FeatureStore } from './feature-store.js';
 import { openParquetOfflineStore } from './offline/parquet.js';
 import type { OfflineStore } from './offline/offline-store.js';
@@ -27,6 +28,8 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 9, 1);
 const TTL = 2 * HOUR;
+
+const tmp = tempDirs();
 
 const SPEC = `
 entities:
@@ -65,18 +68,6 @@ const EVENT_SCHEMA: ColumnSchema[] = [
   { name: 'online', type: 'bool' },
 ];
 
-/** A small seeded PRNG (mulberry32) so the generated cases are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Harness {
   readonly dir: string;
   readonly spec: ProjectSpec;
@@ -88,7 +79,7 @@ interface Harness {
 let h: Harness;
 
 async function open(extra: { onlineHistoryMs?: number } = {}): Promise<Harness> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
+  const dir = tmp.fresh();
   const spec = parseProjectSpec((await import('yaml')).parse(SPEC), 'test');
   const offline = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
   const online = await openSqliteOnlineStore({ path: path.join(dir, 'online.db') });
@@ -196,7 +187,7 @@ interface Stage {
  * (told apart by event_id), repeated rows, null values, and bursts within minutes.
  */
 function history(): Stage[] {
-  const rand = prng(42);
+  const rand = createRng(42);
   const cards = Array.from({ length: 12 }, (_, i) => `c${String(i).padStart(3, '0')}`);
   const countries = ['FR', 'DE', 'US', null];
   let id = 0;
@@ -275,7 +266,7 @@ function probeTimes(stored: readonly Row[], key: string, rand: () => number): nu
 
 describe('FeatureStore parity: online lookups equal the training set, row for row', () => {
   it('gives the same values online and offline, and both follow the semantics, at many (key, T)', async () => {
-    const rand = prng(7);
+    const rand = createRng(7);
     const stored: Row[] = [];
     let pairsChecked = 0;
     let nonZeroCounts = 0;
@@ -512,7 +503,7 @@ describe('FeatureStore.ingest', () => {
   });
 
   it('reads the source named in ferry.yaml, relative to the project folder', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
+    const dir = tmp.fresh();
     writeFileSync(
       path.join(dir, 'tx.csv'),
       'card_id,ts,amount,items,country,online\nx,2026-10-01T00:00:00Z,3.5,1,FR,true\n',

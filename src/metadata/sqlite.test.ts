@@ -1,25 +1,23 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import Sqlite from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeMetadataStoreConformance } from '../testing/metadata-store.conformance.js';
+import { runScript } from '../testing/script.js';
+import { tempDirs } from '../testing/temp.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, applyMigrations } from './migrations.js';
 import type { NewModelVersion } from './metadata-store.js';
 import { openSqliteMetadataStore } from './sqlite.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirs();
 
-const conformanceFile = path.join(tmp, 'conformance', 'metadata.db');
+const conformanceFile = path.join(tmp.root, 'conformance', 'metadata.db');
 describeMetadataStoreConformance('sqlite', () =>
   openSqliteMetadataStore({ path: conformanceFile }),
 );
 
 function freshPath(name: string): string {
-  return path.join(fs.mkdtempSync(path.join(tmp, 'case-')), name);
+  return path.join(tmp.fresh(), name);
 }
 
 function version(model: string): NewModelVersion {
@@ -39,7 +37,7 @@ function version(model: string): NewModelVersion {
 
 describe('SqliteMetadataStore', () => {
   it('creates missing parent folders and puts the file in WAL mode', async () => {
-    const file = path.join(tmp, 'nested', 'a', 'b', 'metadata.db');
+    const file = path.join(tmp.root, 'nested', 'a', 'b', 'metadata.db');
     const store = await openSqliteMetadataStore({ path: file });
     await store.registerModelVersion(version('fraud'));
     await store.close();
@@ -162,20 +160,12 @@ describe('SqliteMetadataStore', () => {
       await store.close();
       console.log(JSON.stringify(versions));
     `;
-    const run = promisify(execFile);
     const processes = 4;
     const each = 25;
     const startAt = Date.now() + 3000;
     const outputs = await Promise.all(
       Array.from({ length: processes }, () =>
-        run(
-          process.execPath,
-          [
-            ...['--import', 'tsx', '--input-type=module', '-e', script],
-            ...[file, 'fraud', String(each), String(startAt)],
-          ],
-          { cwd: path.resolve(import.meta.dirname, '../..') },
-        ),
+        runScript(script, [file, 'fraud', String(each), String(startAt)]),
       ),
     );
     const got = outputs.flatMap((o) => JSON.parse(o.stdout) as number[]).sort((a, b) => a - b);

@@ -4,24 +4,23 @@
  * artifact's SHA-256 against the one recorded at registration.
  */
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
-import type { JsonObject } from '../core/json.js';
-import type { LoadedModel, ModelRuntime, ModelSignature } from '../core/model.js';
-import type { TableProfile } from '../core/profile.js';
+import type { LoadedModel, ModelRuntime } from '../core/model.js';
 import { FerryError } from '../errors/index.js';
-import type { MetadataStore, ModelSummary, ModelVersion } from '../metadata/metadata-store.js';
+import type {
+  MetadataStore,
+  ModelSummary,
+  ModelVersion,
+  NewModelVersion,
+} from '../metadata/metadata-store.js';
 
 export const CHAMPION = 'champion';
 
-export interface RegisterInput {
-  readonly model: string;
-  readonly runtime: string;
+/** A new version as `register` takes it: the artifact's bytes instead of where they are stored. */
+export interface RegisterInput extends Omit<
+  NewModelVersion,
+  'artifactKey' | 'sha256' | 'sizeBytes'
+> {
   readonly artifact: Uint8Array;
-  readonly signature: ModelSignature;
-  readonly metrics: Readonly<Record<string, number>>;
-  readonly params: JsonObject;
-  readonly lineage: JsonObject;
-  readonly profile: TableProfile;
-  readonly description?: string;
 }
 
 /** A reference to a version: `name`, `name@alias` or `name:version`. */

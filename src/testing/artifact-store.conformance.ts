@@ -4,10 +4,10 @@
  *
  * The suite may share one store between its cases: each case writes under a prefix of its own.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
-import type { ErrorCode } from '../errors/index.js';
+import { expectCode, trackOpened, uniqueName } from './harness.js';
 
 export interface ArtifactStoreConformanceOptions {
   /** Runs once after all cases (delete the temporary folder or bucket). */
@@ -35,20 +35,11 @@ export function describeArtifactStoreConformance(
   options: ArtifactStoreConformanceOptions = {},
 ): void {
   describe(`ArtifactStore conformance: ${name}`, () => {
-    const opened: ArtifactStore[] = [];
-    const connect = async (): Promise<ArtifactStore> => {
-      const store = await open();
-      opened.push(store);
-      return store;
-    };
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-    });
-    if (options.cleanup) afterAll(options.cleanup);
+    const connect = trackOpened(open, options.cleanup);
 
     it('stores bytes and returns their SHA-256 and size', async () => {
       const store = await connect();
-      const p = uniquePrefix();
+      const p = uniqueName('conformance');
       const abc = await store.put(`${p}/abc.txt`, new TextEncoder().encode('abc'));
       // The SHA-256 test vector of FIPS 180-2.
       expect(abc).toEqual({
@@ -74,7 +65,7 @@ export function describeArtifactStoreConformance(
 
     it('keeps what was put even when the caller reuses its buffers', async () => {
       const store = await connect();
-      const key = `${uniquePrefix()}/model.bin`;
+      const key = `${uniqueName('conformance')}/model.bin`;
       const data = new Uint8Array([1, 2, 3, 4]);
       await store.put(key, data);
       data[0] = 99;
@@ -85,7 +76,7 @@ export function describeArtifactStoreConformance(
 
     it('reports a missing key as not found', async () => {
       const store = await connect();
-      const p = uniquePrefix();
+      const p = uniqueName('conformance');
       await store.put(`${p}/a/b.bin`, new Uint8Array([1]));
       for (const key of [`${p}/missing.bin`, `${p}/a`, `${p}/a/b.bin/c`]) {
         await expectCode(store.get(key), 'FERRY_ARTIFACT_NOT_FOUND');
@@ -96,7 +87,7 @@ export function describeArtifactStoreConformance(
 
     it('refuses bytes whose SHA-256 is not the expected one', async () => {
       const store = await connect();
-      const key = `${uniquePrefix()}/model.bin`;
+      const key = `${uniqueName('conformance')}/model.bin`;
       const stored = await store.put(key, new TextEncoder().encode('weights v1'));
       const other = sha256(new TextEncoder().encode('weights v2'));
       const err = await expectCode(store.get(key, other), 'FERRY_ARTIFACT_CORRUPT');
@@ -111,7 +102,7 @@ export function describeArtifactStoreConformance(
       'notices bytes changed behind its back (skipped when the backend gives no corrupt hook)',
       async () => {
         const store = await connect();
-        const key = `${uniquePrefix()}/model.bin`;
+        const key = `${uniqueName('conformance')}/model.bin`;
         const stored = await store.put(key, new Uint8Array(randomBytes(4096)));
         await options.corrupt?.(key);
         await expectCode(store.get(key, stored.sha256), 'FERRY_ARTIFACT_CORRUPT');
@@ -120,7 +111,7 @@ export function describeArtifactStoreConformance(
 
     it('accepts only relative keys of [A-Za-z0-9._-] segments', async () => {
       const store = await connect();
-      const p = uniquePrefix();
+      const p = uniqueName('conformance');
       const bad = [
         '',
         '/abs/key',
@@ -152,7 +143,7 @@ export function describeArtifactStoreConformance(
 
     it('is immutable: the same bytes again are a no-op, other bytes are refused', async () => {
       const store = await connect();
-      const key = `${uniquePrefix()}/model.bin`;
+      const key = `${uniqueName('conformance')}/model.bin`;
       const v1 = new TextEncoder().encode('weights v1');
       const first = await store.put(key, v1);
       expect(await store.put(key, new TextEncoder().encode('weights v1'))).toEqual(first);
@@ -167,7 +158,7 @@ export function describeArtifactStoreConformance(
 
     it('lets exactly one of many concurrent puts of different bytes to one key win', async () => {
       const store = await connect();
-      const key = `${uniquePrefix()}/race.bin`;
+      const key = `${uniqueName('conformance')}/race.bin`;
       const candidates = Array.from(
         { length: 10 },
         (_, i) => new Uint8Array(randomBytes(1000 + i)),
@@ -185,7 +176,7 @@ export function describeArtifactStoreConformance(
 
     it('accepts concurrent puts of the same bytes to one key', async () => {
       const store = await connect();
-      const key = `${uniquePrefix()}/same.bin`;
+      const key = `${uniqueName('conformance')}/same.bin`;
       const data = new Uint8Array(randomBytes(10_000));
       const results = await Promise.all(range(10).map(() => store.put(key, data)));
       for (const r of results) expect(r).toEqual({ key, sha256: sha256(data), sizeBytes: 10_000 });
@@ -194,7 +185,7 @@ export function describeArtifactStoreConformance(
 
     it('lists keys that start with a prefix, sorted', async () => {
       const store = await connect();
-      const p = uniquePrefix();
+      const p = uniqueName('conformance');
       const keys = [`${p}/models/b`, `${p}/models/a/2.bin`, `${p}/models/a.json`, `${p}/models/C`];
       keys.push(`${p}/models/a/10.bin`, `${p}/modelsX/z`, `${p}/other/1`);
       for (const key of keys) await store.put(key, new TextEncoder().encode(key));
@@ -228,7 +219,7 @@ export function describeArtifactStoreConformance(
 
     it('deletes a key; deleting a missing key is a no-op; a deleted key may be reused', async () => {
       const store = await connect();
-      const p = uniquePrefix();
+      const p = uniqueName('conformance');
       await store.put(`${p}/keep.bin`, new Uint8Array([1]));
       await store.put(`${p}/drop.bin`, new Uint8Array([2]));
       await store.delete(`${p}/drop.bin`);
@@ -243,7 +234,7 @@ export function describeArtifactStoreConformance(
     });
 
     it('keeps artifacts across close and reopen', async () => {
-      const key = `${uniquePrefix()}/kept.bin`;
+      const key = `${uniqueName('conformance')}/kept.bin`;
       const data = new Uint8Array(randomBytes(2048));
       const first = await connect();
       const stored = await first.put(key, data);
@@ -257,7 +248,7 @@ export function describeArtifactStoreConformance(
       const store = await connect();
       await store.close();
       await store.close();
-      const key = `${uniquePrefix()}/x`;
+      const key = `${uniqueName('conformance')}/x`;
       const calls: (() => Promise<unknown>)[] = [
         () => store.put(key, new Uint8Array([1])),
         () => store.get(key),
@@ -268,10 +259,6 @@ export function describeArtifactStoreConformance(
       for (const call of calls) await expectCode(call(), 'FERRY_STORE_CLOSED');
     });
   });
-}
-
-function uniquePrefix(): string {
-  return `conformance-${randomUUID().slice(0, 8)}`;
 }
 
 function sha256(data: Uint8Array): string {
@@ -290,15 +277,4 @@ function bytesOf(data: Uint8Array): number[] {
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
-}
-
-/** Awaits a rejection with the given Ferry error code and returns the error. */
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<Error> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, `expected a rejection with ${code}`).toBeInstanceOf(Error);
-  expect(err).toMatchObject({ code });
-  return err as Error;
 }

@@ -5,11 +5,10 @@
  * Buses opened by the suite may share one engine with each other and with earlier runs: every case
  * publishes under a subject prefix of its own, and never subscribes to a bare `>`.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JsonValue } from '../core/json.js';
-import type { ErrorCode } from '../errors/index.js';
 import type { EventBus, EventMessage } from '../events/event-bus.js';
+import { expectCode, trackOpened, uniqueName } from './harness.js';
 
 export interface EventBusConformanceOptions {
   /**
@@ -35,21 +34,12 @@ export function describeEventBusConformance(
   options: EventBusConformanceOptions = {},
 ): void {
   describe(`EventBus conformance: ${name}`, () => {
-    const opened: EventBus[] = [];
-    const connect = async (): Promise<EventBus> => {
-      const bus = await open();
-      opened.push(bus);
-      return bus;
-    };
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((b) => b.close()));
-    });
-    if (cleanup) afterAll(cleanup);
+    const connect = trackOpened(open, cleanup);
 
     describe('delivery', () => {
       it('delivers a message to a subscriber of its subject, as the JSON it was', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         const got = collector();
         await bus.subscribe(`${p}.orders.created`, got.handler);
         const data: JsonValue = {
@@ -70,7 +60,7 @@ export function describeEventBusConformance(
 
       it('matches * to exactly one token and a final > to one or more tokens', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         const patterns = ['a', 'a.*', 'a.>', 'a.*.c', '*.b', '>'];
         const got = new Map(patterns.map((pattern) => [pattern, collector()]));
         for (const [pattern, c] of got) await bus.subscribe(`${p}.${pattern}`, c.handler);
@@ -89,7 +79,7 @@ export function describeEventBusConformance(
 
       it('gives every message to every subscriber outside a group', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         const [one, two] = [collector(), collector()];
         await bus.subscribe(`${p}.x`, one.handler);
         await bus.subscribe(`${p}.*`, two.handler);
@@ -101,7 +91,7 @@ export function describeEventBusConformance(
 
       it('splits a group: each message goes to exactly one member, while a plain subscriber gets all', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         const members = [collector(), collector(), collector()];
         for (const m of members) await bus.subscribe(`${p}.jobs`, m.handler, { group: 'workers' });
         const watcher = collector();
@@ -117,7 +107,7 @@ export function describeEventBusConformance(
 
       it('hands messages to one subscription one at a time, in publish order', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         const order: number[] = [];
         let inFlight = 0;
         let overlap = false;
@@ -139,7 +129,7 @@ export function describeEventBusConformance(
 
       it('never runs a handler inside the call to publish', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         let publishing = false;
         const seenWhilePublishing: boolean[] = [];
         await bus.subscribe(`${p}.async`, async () => {
@@ -155,7 +145,7 @@ export function describeEventBusConformance(
 
       it('stops delivering to a subscription once it is unsubscribed, and a group carries on without it', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         const [gone, staying, plain] = [collector(), collector(), collector()];
         const goneSub = await bus.subscribe(`${p}.t`, gone.handler, { group: 'g' });
         await bus.subscribe(`${p}.t`, staying.handler, { group: 'g' });
@@ -176,7 +166,7 @@ export function describeEventBusConformance(
     describe('failures', () => {
       it('redelivers a message whose handler throws, counting deliveries, until it succeeds', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         const deliveries: [number, number][] = [];
         await bus.subscribe(
           `${p}.flaky`,
@@ -202,7 +192,7 @@ export function describeEventBusConformance(
 
       it('dead-letters a message after maxDeliver failures, with the error, and goes on with the next', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         const attempts: number[] = [];
         const handled: JsonValue[] = [];
         await bus.subscribe(
@@ -237,7 +227,7 @@ export function describeEventBusConformance(
 
       it('dead-letters to the subject a subscription names', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         await bus.subscribe(
           `${p}.in`,
           async () => {
@@ -263,7 +253,7 @@ export function describeEventBusConformance(
     describe('flow', () => {
       it('resolves drain once every message published so far has been handled', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         await bus.drain();
         let handled = 0;
         await bus.subscribe(`${p}.slow`, async () => {
@@ -282,7 +272,7 @@ export function describeEventBusConformance(
         async () => {
           const bound = maxPending ?? 0;
           const bus = await connect();
-          const p = prefix();
+          const p = uniqueName('t');
           const gate = deferred();
           const handled: number[] = [];
           await bus.subscribe(`${p}.full`, async (m) => {
@@ -306,7 +296,7 @@ export function describeEventBusConformance(
 
       it('finishes queued messages when closed, then refuses to publish', async () => {
         const bus = await open();
-        const p = prefix();
+        const p = uniqueName('t');
         let handled = 0;
         await bus.subscribe(`${p}.closing`, async () => {
           await new Promise((resolve) => setTimeout(resolve, 1));
@@ -323,7 +313,7 @@ export function describeEventBusConformance(
     describe('errors', () => {
       it('refuses malformed subjects and data that is not JSON', async () => {
         const bus = await connect();
-        const p = prefix();
+        const p = uniqueName('t');
         for (const subject of ['', `${p}..x`, `${p}.*`, `${p}.>`, `${p}.a b`, `.${p}`]) {
           await expectCode(bus.publish(subject, 1), 'FERRY_ARGUMENT_INVALID');
         }
@@ -370,14 +360,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-function prefix(): string {
-  return `t${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-}
-
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
-}
-
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await expect(promise).rejects.toMatchObject({ code });
 }

@@ -6,10 +6,10 @@
  * names of its own (random suffixes), so a backend needs no reset between cases.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JsonObject } from '../core/json.js';
-import type { ErrorCode } from '../errors/index.js';
 import type { MetadataStore, NewModelVersion } from '../metadata/metadata-store.js';
+import { expectCode, trackOpened, uniqueName } from './harness.js';
 
 /** Time a backend may stamp may differ from this process's clock (a database server's). */
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -29,16 +29,7 @@ export function describeMetadataStoreConformance(
   cleanup?: () => Promise<void>,
 ): void {
   describe(`MetadataStore conformance: ${name}`, () => {
-    const opened: MetadataStore[] = [];
-    const connect = async (): Promise<MetadataStore> => {
-      const store = await open();
-      opened.push(store);
-      return store;
-    };
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-    });
-    if (cleanup) afterAll(cleanup);
+    const connect = trackOpened(open, cleanup);
 
     describe('model versions', () => {
       it('numbers versions from 1 and reads back exactly what was registered', async () => {
@@ -569,10 +560,6 @@ function sampleVersion(model: string, overrides: Partial<NewModelVersion> = {}):
   } as SampleVersion;
 }
 
-function uniqueName(prefix: string): string {
-  return `${prefix}-${randomUUID().slice(0, 8)}`;
-}
-
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
@@ -580,15 +567,4 @@ function range(from: number, to: number): number[] {
 function expectNow(ms: number | undefined): void {
   expect(Number.isSafeInteger(ms)).toBe(true);
   expect(Math.abs((ms ?? 0) - Date.now())).toBeLessThan(CLOCK_SKEW_MS);
-}
-
-/** Awaits a rejection with the given Ferry error code and returns the error. */
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<Error> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, `expected a rejection with ${code}`).toBeInstanceOf(Error);
-  expect(err).toMatchObject({ code });
-  return err as Error;
 }

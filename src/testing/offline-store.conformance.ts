@@ -6,8 +6,7 @@
  * The suite may share one store between its cases and with earlier runs: each case works on
  * tables of its own (random suffixes), so a backend needs no reset between cases.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   tableFromRows,
   tableToRows,
@@ -15,8 +14,8 @@ import {
   type Row,
   type Table,
 } from '../core/table.js';
-import type { ErrorCode } from '../errors/index.js';
 import type { OfflineStore } from '../feature-store/offline/offline-store.js';
+import { expectCode, trackOpened, uniqueName } from './harness.js';
 
 const DAY = 86_400_000;
 /** 2024-03-10T00:00:00Z: a UTC midnight, to put rows on both sides of a date boundary. */
@@ -37,21 +36,12 @@ export function describeOfflineStoreConformance(
   cleanup?: () => Promise<void>,
 ): void {
   describe(`OfflineStore conformance: ${name}`, () => {
-    const opened: OfflineStore[] = [];
-    const connect = async (): Promise<OfflineStore> => {
-      const store = await open();
-      opened.push(store);
-      return store;
-    };
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-    });
-    if (cleanup) afterAll(cleanup);
+    const connect = trackOpened(open, cleanup);
 
     describe('append and read', () => {
       it('round-trips every column type, nulls and extremes included', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const schema: ColumnSchema[] = [
           { name: 'id', type: 'int' },
           { name: 'count', type: 'int' },
@@ -104,7 +94,7 @@ export function describeOfflineStoreConformance(
 
       it('creates a table on its first append and lists it, nested names included', async () => {
         const store = await connect();
-        const parent = uniqueTable();
+        const parent = uniqueName('t');
         const child = `${parent}/fraud_v2`;
         expect(await store.hasTable(parent)).toBe(false);
         await store.append(child, ids([1, 2, 3]));
@@ -121,7 +111,7 @@ export function describeOfflineStoreConformance(
 
       it('adds the rows of every append', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         await store.append(table, ids([1, 2]));
         await store.append(table, ids([3]));
         await store.append(table, ids([4, 5, 6]));
@@ -133,7 +123,7 @@ export function describeOfflineStoreConformance(
 
       it('round-trips tables larger than one internal batch', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const n = 5003;
         const data: Table = {
           rowCount: n,
@@ -154,7 +144,7 @@ export function describeOfflineStoreConformance(
 
       it('creates a table with its columns from an empty first append, and an empty append changes nothing', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const schema: ColumnSchema[] = [
           { name: 'id', type: 'int' },
           { name: 'ts', type: 'timestamp' },
@@ -171,7 +161,7 @@ export function describeOfflineStoreConformance(
 
       it('reads only the columns asked, in the order asked', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const schema: ColumnSchema[] = [
           { name: 'id', type: 'int' },
           { name: 'a', type: 'string' },
@@ -187,7 +177,7 @@ export function describeOfflineStoreConformance(
       });
 
       it('keeps acknowledged appends after the store is closed and opened again', async () => {
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const first = await connect();
         await first.append(table, ids([1, 2, 3]));
         await first.append(table, withTime([{ id: 4, ts: MIDNIGHT }]), { timeColumn: 'ts' });
@@ -201,7 +191,7 @@ export function describeOfflineStoreConformance(
 
       it('lands every row of concurrent appends to one table', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         await Promise.all(
           Array.from({ length: 12 }, (_, k) =>
             k % 2 === 0
@@ -220,7 +210,7 @@ export function describeOfflineStoreConformance(
     describe('schema', () => {
       it('adds a new column: earlier rows read it as null, and a column missing from a later append reads as null', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const id = { name: 'id', type: 'int' } as const;
         const a = { name: 'a', type: 'string' } as const;
         const b = { name: 'b', type: 'float' } as const;
@@ -242,7 +232,7 @@ export function describeOfflineStoreConformance(
 
       it('refuses an append that changes a column type, and keeps the table as it was', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         await store.append(table, ids([1]));
         const changed = tableFromRows([{ name: 'id', type: 'string' }], [{ id: 'x' }]);
         await expectCode(store.append(table, changed), 'FERRY_ARGUMENT_INVALID');
@@ -252,7 +242,7 @@ export function describeOfflineStoreConformance(
 
       it('refuses data that does not match its declared column types, and writes nothing', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const bad: Table[] = [
           { rowCount: 2, columns: [{ name: 'id', type: 'int', values: [1, 1.5] }] },
           { rowCount: 1, columns: [{ name: 'x', type: 'float', values: ['1'] }] },
@@ -270,7 +260,7 @@ export function describeOfflineStoreConformance(
     describe('time', () => {
       it('reads start <= time < end, to the millisecond, across UTC dates', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const times = [
           MIDNIGHT - DAY,
           MIDNIGHT - 1,
@@ -304,7 +294,7 @@ export function describeOfflineStoreConformance(
 
       it('keeps rows of a time-partitioned table whole, whichever UTC date they fall on', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const rows = [
           { id: 1, ts: MIDNIGHT - 1 },
           { id: 2, ts: MIDNIGHT },
@@ -328,7 +318,7 @@ export function describeOfflineStoreConformance(
 
       it('refuses a time-partitioned append with a missing, mistyped or null time column', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         await expectCode(
           store.append(table, ids([1]), { timeColumn: 'ts' }),
           'FERRY_ARGUMENT_INVALID',
@@ -353,7 +343,7 @@ export function describeOfflineStoreConformance(
 
       it('refuses a time range without a timestamp time column', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         await store.append(table, withTime([{ id: 1, ts: MIDNIGHT }]));
         await expectCode(store.read(table, { start: 0 }), 'FERRY_ARGUMENT_INVALID');
         await expectCode(
@@ -370,7 +360,7 @@ export function describeOfflineStoreConformance(
     describe('query', () => {
       it('computes in bulk over {{table}} with bound parameters, and maps result types back', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const schema: ColumnSchema[] = [
           { name: 'card', type: 'string' },
           { name: 'amount', type: 'float' },
@@ -408,7 +398,7 @@ export function describeOfflineStoreConformance(
 
       it('joins several tables, with spaces allowed inside the braces', async () => {
         const store = await connect();
-        const [left, right] = [uniqueTable(), uniqueTable()];
+        const [left, right] = [uniqueName('t'), uniqueName('t')];
         await store.append(
           left,
           tableFromRows([{ name: 'id', type: 'int' }], [{ id: 1 }, { id: 2 }]),
@@ -434,9 +424,9 @@ export function describeOfflineStoreConformance(
 
       it('refuses an unknown table, a statement that writes, and malformed SQL', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         await store.append(table, ids([1]));
-        const missing = uniqueTable();
+        const missing = uniqueName('t');
         await expect(store.query(`SELECT * FROM {{${missing}}}`)).rejects.toMatchObject({
           code: 'FERRY_ARGUMENT_INVALID',
           message: expect.stringContaining(missing),
@@ -457,7 +447,7 @@ export function describeOfflineStoreConformance(
     describe('tables', () => {
       it('reports an unknown table as FERRY_ARGUMENT_INVALID, naming it', async () => {
         const store = await connect();
-        const missing = uniqueTable();
+        const missing = uniqueName('t');
         for (const call of [() => store.read(missing), () => store.count(missing)]) {
           await expect(call()).rejects.toMatchObject({
             code: 'FERRY_ARGUMENT_INVALID',
@@ -477,9 +467,9 @@ export function describeOfflineStoreConformance(
 
       it('drops one table only, and lets the name start afresh', async () => {
         const store = await connect();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         const child = `${table}/child`;
-        const other = uniqueTable();
+        const other = uniqueName('t');
         await store.append(table, ids([1]));
         await store.append(table, withTime([{ id: 2, ts: MIDNIGHT }]), { timeColumn: 'ts' });
         await store.append(child, ids([3]));
@@ -491,7 +481,7 @@ export function describeOfflineStoreConformance(
         expect(await store.count(other)).toBe(1);
         // Dropping again, or a table that never existed, is not an error.
         await store.dropTable(table);
-        await store.dropTable(uniqueTable());
+        await store.dropTable(uniqueName('t'));
         // The old column types are gone with the table.
         await store.append(
           table,
@@ -503,7 +493,7 @@ export function describeOfflineStoreConformance(
       it('refuses every call after close with FERRY_STORE_CLOSED', async () => {
         const store = await open();
         await store.close();
-        const table = uniqueTable();
+        const table = uniqueName('t');
         await expectCode(store.append(table, ids([1])), 'FERRY_STORE_CLOSED');
         await expectCode(store.read(table), 'FERRY_STORE_CLOSED');
         await expectCode(store.query('SELECT 1'), 'FERRY_STORE_CLOSED');
@@ -511,10 +501,6 @@ export function describeOfflineStoreConformance(
       });
     });
   });
-}
-
-function uniqueTable(): string {
-  return `t_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
 }
 
 function ids(values: number[]): Table {
@@ -537,8 +523,4 @@ function withTime(rows: Row[]): Table {
 /** Rows as objects ordered by a key column: row order is not part of the contract. */
 function sortedRows(table: Table, key: string): Row[] {
   return tableToRows(table).sort((a, b) => Number(a[key]) - Number(b[key]));
-}
-
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await expect(promise).rejects.toMatchObject({ code });
 }

@@ -5,11 +5,10 @@
  * The suite may share one database between its cases and with earlier runs: each case works on
  * feature sets of its own (random suffixes), so a backend needs no reset between cases.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Row } from '../core/table.js';
-import type { ErrorCode } from '../errors/index.js';
 import type { OnlineEvent, OnlineStore } from '../feature-store/online/online-store.js';
+import { expectCode, trackOpened, uniqueName } from './harness.js';
 
 /**
  * Declares the conformance cases for one backend.
@@ -26,16 +25,7 @@ export function describeOnlineStoreConformance(
   cleanup?: () => Promise<void>,
 ): void {
   describe(`OnlineStore conformance: ${name}`, () => {
-    const opened: OnlineStore[] = [];
-    const connect = async (): Promise<OnlineStore> => {
-      const store = await open();
-      opened.push(store);
-      return store;
-    };
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-    });
-    if (cleanup) afterAll(cleanup);
+    const connect = trackOpened(open, cleanup);
 
     describe('latest values', () => {
       it('reads back what was written, one entry per key in the order asked, null when unknown', async () => {
@@ -303,12 +293,4 @@ export function describeOnlineStoreConformance(
       });
     });
   });
-}
-
-function uniqueName(prefix: string): string {
-  return `${prefix}_${randomUUID().slice(0, 8)}`;
-}
-
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await expect(promise).rejects.toMatchObject({ code });
 }

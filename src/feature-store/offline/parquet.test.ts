@@ -1,25 +1,19 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tableFromRows, tableToRows, type Table } from '../../core/table.js';
 import { describeOfflineStoreConformance } from '../../testing/offline-store.conformance.js';
+import { runScript } from '../../testing/script.js';
+import { tempDirs } from '../../testing/temp.js';
 import { openParquetOfflineStore } from './parquet.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirs();
 
-const conformanceDir = path.join(tmp, 'conformance');
+const conformanceDir = path.join(tmp.root, 'conformance');
 describeOfflineStoreConformance('parquet', () => openParquetOfflineStore({ path: conformanceDir }));
 
 const DAY = 86_400_000;
-
-function freshDir(): string {
-  return fs.mkdtempSync(path.join(tmp, 'case-'));
-}
 
 function events(rows: { id: number; at: number }[]): Table {
   return tableFromRows(
@@ -41,7 +35,7 @@ function filesUnder(dir: string): string[] {
 
 describe('ParquetOfflineStore', () => {
   it('partitions files by the UTC date of the time column, and leaves nothing in staging', async () => {
-    const root = freshDir();
+    const root = tmp.fresh();
     const store = await openParquetOfflineStore({ path: root });
     const midnight = Date.UTC(2024, 0, 31);
     await store.append(
@@ -69,7 +63,7 @@ describe('ParquetOfflineStore', () => {
   });
 
   it('writes plain Parquet that any DuckDB reads with the documented types, partition column excluded', async () => {
-    const root = freshDir();
+    const root = tmp.fresh();
     const store = await openParquetOfflineStore({ path: root });
     const data = tableFromRows(
       [
@@ -106,7 +100,7 @@ describe('ParquetOfflineStore', () => {
   });
 
   it('reads an unpartitioned table back in append order', async () => {
-    const store = await openParquetOfflineStore({ path: freshDir() });
+    const store = await openParquetOfflineStore({ path: tmp.fresh() });
     const batches = [
       [5, 3, 9],
       [1],
@@ -122,7 +116,7 @@ describe('ParquetOfflineStore', () => {
   });
 
   it('maps DuckDB result types to Ferry column types', async () => {
-    const store = await openParquetOfflineStore({ path: freshDir() });
+    const store = await openParquetOfflineStore({ path: tmp.fresh() });
     const result = await store.query(
       `
       SELECT DATE '2024-03-10' AS d, 1.25::DECIMAL(10, 2) AS dec, 7::TINYINT AS tiny, 2::HUGEINT AS huge,
@@ -158,7 +152,7 @@ describe('ParquetOfflineStore', () => {
   });
 
   it('binds a number as UTC milliseconds where the query compares it with a timestamp or a date', async () => {
-    const store = await openParquetOfflineStore({ path: freshDir() });
+    const store = await openParquetOfflineStore({ path: tmp.fresh() });
     const t = Date.UTC(2024, 4, 1, 6);
     await store.append(
       'ev',
@@ -181,7 +175,7 @@ describe('ParquetOfflineStore', () => {
   });
 
   it('ignores leftovers of a crashed append: empty date folders and staged files', async () => {
-    const root = freshDir();
+    const root = tmp.fresh();
     const store = await openParquetOfflineStore({ path: root });
     await store.append('t', events([{ id: 1, at: 0 }]));
     fs.mkdirSync(path.join(root, 't', 'date=2024-01-01'));
@@ -195,7 +189,7 @@ describe('ParquetOfflineStore', () => {
   });
 
   it('removes staging folders left by a crash more than an hour ago when it opens', async () => {
-    const root = freshDir();
+    const root = tmp.fresh();
     const old = path.join(root, '.staging', 'old');
     const recent = path.join(root, '.staging', 'recent');
     fs.mkdirSync(old, { recursive: true });
@@ -210,7 +204,7 @@ describe('ParquetOfflineStore', () => {
   });
 
   it('keeps an acknowledged append when the process is killed right after it', async () => {
-    const root = freshDir();
+    const root = tmp.fresh();
     const script = `
       const { openParquetOfflineStore } = await import('./src/feature-store/offline/parquet.ts');
       const store = await openParquetOfflineStore({ path: process.argv[1] });
@@ -221,19 +215,14 @@ describe('ParquetOfflineStore', () => {
       ] }, { timeColumn: 'at' });
       process.kill(process.pid, 'SIGKILL');
     `;
-    const run = promisify(execFile);
-    await expect(
-      run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, root], {
-        cwd: path.resolve(import.meta.dirname, '../../..'),
-      }),
-    ).rejects.toMatchObject({ signal: 'SIGKILL' });
+    await expect(runScript(script, [root])).rejects.toMatchObject({ signal: 'SIGKILL' });
     const store = await openParquetOfflineStore({ path: root });
     expect(await store.count('crash')).toBe(2);
     await store.close();
   });
 
   it('finishes appends and reads already asked for when it is closed', async () => {
-    const root = freshDir();
+    const root = tmp.fresh();
     const store = await openParquetOfflineStore({ path: root });
     const n = 50_000;
     const big = events(Array.from({ length: n }, (_, id) => ({ id, at: id * 1000 })));
@@ -251,14 +240,14 @@ describe('ParquetOfflineStore', () => {
 
   it('refuses a root whose path holds glob characters', async () => {
     await expect(
-      openParquetOfflineStore({ path: path.join(freshDir(), 'data[1]') }),
+      openParquetOfflineStore({ path: path.join(tmp.fresh(), 'data[1]') }),
     ).rejects.toMatchObject({
       code: 'FERRY_ARGUMENT_INVALID',
     });
   });
 
   it('names the existing tables when asked for an unknown one', async () => {
-    const store = await openParquetOfflineStore({ path: freshDir() });
+    const store = await openParquetOfflineStore({ path: tmp.fresh() });
     await store.append('features/cards', events([{ id: 1, at: 0 }]));
     await store.append('datasets', events([{ id: 1, at: 0 }]));
     await expect(store.read('cards')).rejects.toThrow(
@@ -268,7 +257,7 @@ describe('ParquetOfflineStore', () => {
   });
 
   it('refuses column names that differ from the table’s only by case', async () => {
-    const store = await openParquetOfflineStore({ path: freshDir() });
+    const store = await openParquetOfflineStore({ path: tmp.fresh() });
     await store.append('t', tableFromRows([{ name: 'Amount', type: 'float' }], [{ Amount: 1 }]));
     await expect(
       store.append('t', tableFromRows([{ name: 'amount', type: 'float' }], [{ amount: 2 }])),

@@ -26,49 +26,29 @@ import path from 'node:path';
 
 import {
   BIGINT,
-  BOOLEAN,
   DOUBLE,
-  DuckDBBigIntVector,
-  DuckDBBooleanVector,
-  DuckDBDataChunk,
   DuckDBDateValue,
-  DuckDBDateVector,
-  DuckDBDecimal128Vector,
-  DuckDBDecimal16Vector,
-  DuckDBDecimal32Vector,
-  DuckDBDecimal64Vector,
-  DuckDBDoubleVector,
-  DuckDBFloatVector,
-  DuckDBHugeIntVector,
   DuckDBInstance,
-  DuckDBIntegerVector,
-  DuckDBSmallIntVector,
-  DuckDBTimestampMillisecondsVector,
-  DuckDBTimestampNanosecondsVector,
-  DuckDBTimestampSecondsVector,
   DuckDBTimestampTZValue,
-  DuckDBTimestampTZVector,
   DuckDBTimestampValue,
-  DuckDBTimestampVector,
-  DuckDBTinyIntVector,
   DuckDBTypeId,
-  DuckDBUBigIntVector,
-  DuckDBUHugeIntVector,
-  DuckDBUIntegerVector,
-  DuckDBUSmallIntVector,
-  DuckDBUTinyIntVector,
-  DuckDBVarCharVector,
   StatementType,
-  VARCHAR,
   type DuckDBConnection,
   type DuckDBMaterializedResult,
   type DuckDBPreparedStatement,
-  type DuckDBType,
   type DuckDBValue,
-  type DuckDBVector,
 } from '@duckdb/node-api';
 
-import type { Column, ColumnSchema, ColumnType, Scalar, Table } from '../../core/table.js';
+import type { ColumnSchema, ColumnType, Scalar, Table } from '../../core/table.js';
+import {
+  castStaged,
+  columnTypeOf,
+  quoteIdent,
+  quoteString,
+  resultToTable,
+  stageTable,
+  stagedSelect,
+} from '../../data/duckdb.js';
 import { FerryError } from '../../errors/index.js';
 import type { OfflineStore, ReadOptions } from './offline-store.js';
 
@@ -80,8 +60,6 @@ const PARTITION_PREFIX = 'date=';
 const STAGING_DIR = '.staging';
 /** Staging folders older than this are leftovers of a crashed append. */
 const STALE_STAGING_MS = 60 * 60 * 1000;
-/** DuckDB's vector size: appended data chunks hold at most this many rows. */
-const CHUNK_ROWS = 2048;
 /** The helper column that carries the partition date through DuckDB's partitioned COPY. */
 const DATE_COLUMN = '__ferry_date';
 const MS_PER_DAY = 86_400_000;
@@ -419,7 +397,7 @@ export class ParquetOfflineStore implements OfflineStore {
     } finally {
       prepared.destroySync();
     }
-    return tableOfResult(result);
+    return resultToTable(result);
   }
 
   private async schemaOf(table: string): Promise<ColumnSchema[] | null> {
@@ -445,15 +423,11 @@ export class ParquetOfflineStore implements OfflineStore {
     const temp = `ferry_append_${++this.tempSeq}`;
     const staging = path.join(this.root, STAGING_DIR, randomUUID());
     try {
-      await this.loadTemp(temp, data);
-      const select = data.columns.map(
-        (c, i) => `${castFromLoad(c.type, `c${i}`)} AS ${quoteIdent(c.name)}`,
-      );
+      await stageTable(this.connection, temp, data);
+      let select = stagedSelect(data);
       if (partitioned) {
         const index = data.columns.findIndex((c) => c.name === timeColumn);
-        select.push(
-          `strftime(CAST(${castFromLoad('timestamp', `c${index}`)} AS DATE), '%Y-%m-%d') AS ${DATE_COLUMN}`,
-        );
+        select += `, strftime(CAST(${castStaged('timestamp', `c${index}`)} AS DATE), '%Y-%m-%d') AS ${DATE_COLUMN}`;
       }
       await mkdir(staging, { recursive: true });
       const target = partitioned ? path.join(staging, 'out') : path.join(staging, 'out.parquet');
@@ -461,7 +435,7 @@ export class ParquetOfflineStore implements OfflineStore {
         ? `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${DATE_COLUMN})`
         : 'FORMAT parquet, COMPRESSION zstd';
       await this.connection.run(
-        `COPY (SELECT ${select.join(', ')} FROM temp.${temp}) TO ${quoteString(target)} (${copyOptions})`,
+        `COPY (SELECT ${select} FROM temp.${temp}) TO ${quoteString(target)} (${copyOptions})`,
       );
       await this.publishFiles(table, target, partitioned);
     } catch (error) {
@@ -476,31 +450,6 @@ export class ParquetOfflineStore implements OfflineStore {
       await rm(staging, { recursive: true, force: true });
     }
     this.schemas.set(table, mergeSchema(existing ?? [], data));
-  }
-
-  /**
-   * Bulk-loads `data` into a temporary table through an appender, a data chunk at a time.
-   * Numbers (int, float, timestamp) load as DOUBLE and are cast by the COPY: filling a Float64
-   * vector is several times faster than building a BigInt or a timestamp object per value, and
-   * exact for the safe integers and millisecond timestamps Ferry carries.
-   */
-  private async loadTemp(temp: string, data: Table): Promise<void> {
-    const loadTypes = data.columns.map((c) => loadTypeOf(c.type));
-    const columnsSql = loadTypes.map((t, i) => `c${i} ${t.toString()}`).join(', ');
-    await this.connection.run(`CREATE TEMP TABLE ${temp} (${columnsSql})`);
-    const appender = await this.connection.createAppender(temp, 'main', 'temp');
-    try {
-      for (let offset = 0; offset < data.rowCount; offset += CHUNK_ROWS) {
-        const rows = Math.min(CHUNK_ROWS, data.rowCount - offset);
-        const chunk = DuckDBDataChunk.create(loadTypes, rows);
-        data.columns.forEach((column, i) =>
-          fillVector(chunk.getColumnVector(i), column.values, offset, rows),
-        );
-        appender.appendDataChunk(chunk);
-      }
-    } finally {
-      appender.closeSync();
-    }
   }
 
   /** Moves staged files into the table, durably: fsync each file, rename, fsync the folders. */
@@ -652,57 +601,6 @@ function mergeSchema(existing: readonly ColumnSchema[], data: Table): ColumnSche
 
 /* ---------------------------------------------------------------- writing */
 
-function loadTypeOf(type: ColumnType): DuckDBType {
-  switch (type) {
-    case 'bool':
-      return BOOLEAN;
-    case 'string':
-      return VARCHAR;
-    default:
-      return DOUBLE;
-  }
-}
-
-/** The SQL turning a loaded column back into its stored type. */
-function castFromLoad(type: ColumnType, column: string): string {
-  switch (type) {
-    case 'int':
-      return `CAST(${column} AS BIGINT)`;
-    case 'timestamp':
-      return `make_timestamp(CAST(round(${column} * 1000) AS BIGINT))`;
-    default:
-      return column;
-  }
-}
-
-function fillVector(
-  vector: DuckDBVector,
-  values: readonly Scalar[],
-  offset: number,
-  rows: number,
-): void {
-  // Values were checked against the column type by validateData; the guards only narrow for TypeScript.
-  if (vector instanceof DuckDBDoubleVector) {
-    for (let i = 0; i < rows; i++) {
-      const v = values[offset + i];
-      vector.setItem(i, typeof v === 'number' ? v : null);
-    }
-  } else if (vector instanceof DuckDBVarCharVector) {
-    for (let i = 0; i < rows; i++) {
-      const v = values[offset + i];
-      vector.setItem(i, typeof v === 'string' ? v : null);
-    }
-  } else if (vector instanceof DuckDBBooleanVector) {
-    for (let i = 0; i < rows; i++) {
-      const v = values[offset + i];
-      vector.setItem(i, typeof v === 'boolean' ? v : null);
-    }
-  } else {
-    throw new FerryError('FERRY_INTERNAL', `unexpected load vector ${vector.type.toString()}`);
-  }
-  vector.flush();
-}
-
 async function fsyncFile(file: string): Promise<void> {
   const handle = await open(file, 'r');
   try {
@@ -764,128 +662,6 @@ async function scanTableDir(dir: string): Promise<TableDirScan> {
   return { exists: direct || partitioned, direct, partitioned };
 }
 
-function columnTypeOf(typeId: DuckDBTypeId): ColumnType {
-  switch (typeId) {
-    case DuckDBTypeId.BOOLEAN:
-      return 'bool';
-    case DuckDBTypeId.TINYINT:
-    case DuckDBTypeId.SMALLINT:
-    case DuckDBTypeId.INTEGER:
-    case DuckDBTypeId.BIGINT:
-    case DuckDBTypeId.HUGEINT:
-    case DuckDBTypeId.UTINYINT:
-    case DuckDBTypeId.USMALLINT:
-    case DuckDBTypeId.UINTEGER:
-    case DuckDBTypeId.UBIGINT:
-    case DuckDBTypeId.UHUGEINT:
-      return 'int';
-    case DuckDBTypeId.FLOAT:
-    case DuckDBTypeId.DOUBLE:
-    case DuckDBTypeId.DECIMAL:
-    case DuckDBTypeId.SQLNULL:
-      return 'float';
-    case DuckDBTypeId.TIMESTAMP:
-    case DuckDBTypeId.TIMESTAMP_S:
-    case DuckDBTypeId.TIMESTAMP_MS:
-    case DuckDBTypeId.TIMESTAMP_NS:
-    case DuckDBTypeId.TIMESTAMP_TZ:
-    case DuckDBTypeId.DATE:
-      return 'timestamp';
-    default:
-      return 'string';
-  }
-}
-
-function tableOfResult(result: DuckDBMaterializedResult): Table {
-  const names = result.columnNames();
-  const types = result.columnTypes();
-  const rowCount = result.rowCount;
-  const columns: Column[] = names.map((name, i) => ({
-    name,
-    type: columnTypeOf(types[i]?.typeId ?? DuckDBTypeId.VARCHAR),
-    values: new Array<Scalar>(rowCount),
-  }));
-  let offset = 0;
-  for (let c = 0; c < result.chunkCount; c++) {
-    const chunk = result.getChunk(c);
-    const rows = chunk.rowCount;
-    for (let i = 0; i < columns.length; i++) {
-      readVector(chunk.getColumnVector(i), rows, (columns[i] as Column).values, offset);
-    }
-    offset += rows;
-  }
-  return { columns, rowCount };
-}
-
-/** Copies `rows` values of a DuckDB vector into `out` from `offset`, as Ferry scalars. */
-function readVector(vector: DuckDBVector, rows: number, out: Scalar[], offset: number): void {
-  if (
-    vector instanceof DuckDBDoubleVector ||
-    vector instanceof DuckDBFloatVector ||
-    vector instanceof DuckDBIntegerVector ||
-    vector instanceof DuckDBSmallIntVector ||
-    vector instanceof DuckDBTinyIntVector ||
-    vector instanceof DuckDBUIntegerVector ||
-    vector instanceof DuckDBUSmallIntVector ||
-    vector instanceof DuckDBUTinyIntVector ||
-    vector instanceof DuckDBBooleanVector ||
-    vector instanceof DuckDBVarCharVector
-  ) {
-    for (let i = 0; i < rows; i++) out[offset + i] = vector.getItem(i);
-  } else if (
-    vector instanceof DuckDBBigIntVector ||
-    vector instanceof DuckDBHugeIntVector ||
-    vector instanceof DuckDBUBigIntVector ||
-    vector instanceof DuckDBUHugeIntVector
-  ) {
-    // Beyond 2^53 a JS number rounds; Ferry's int columns are safe integers by contract.
-    for (let i = 0; i < rows; i++) {
-      const v = vector.getItem(i);
-      out[offset + i] = v === null ? null : Number(v);
-    }
-  } else if (vector instanceof DuckDBTimestampVector || vector instanceof DuckDBTimestampTZVector) {
-    for (let i = 0; i < rows; i++) {
-      const v = vector.getItem(i);
-      out[offset + i] = v === null ? null : Number(v.micros) / 1000;
-    }
-  } else if (vector instanceof DuckDBTimestampMillisecondsVector) {
-    for (let i = 0; i < rows; i++) {
-      const v = vector.getItem(i);
-      out[offset + i] = v === null ? null : Number(v.millis);
-    }
-  } else if (vector instanceof DuckDBTimestampSecondsVector) {
-    for (let i = 0; i < rows; i++) {
-      const v = vector.getItem(i);
-      out[offset + i] = v === null ? null : Number(v.seconds) * 1000;
-    }
-  } else if (vector instanceof DuckDBTimestampNanosecondsVector) {
-    for (let i = 0; i < rows; i++) {
-      const v = vector.getItem(i);
-      out[offset + i] = v === null ? null : Number(v.nanos) / 1e6;
-    }
-  } else if (vector instanceof DuckDBDateVector) {
-    for (let i = 0; i < rows; i++) {
-      const v = vector.getItem(i);
-      out[offset + i] = v === null ? null : v.days * MS_PER_DAY;
-    }
-  } else if (
-    vector instanceof DuckDBDecimal16Vector ||
-    vector instanceof DuckDBDecimal32Vector ||
-    vector instanceof DuckDBDecimal64Vector ||
-    vector instanceof DuckDBDecimal128Vector
-  ) {
-    for (let i = 0; i < rows; i++) {
-      const v = vector.getItem(i);
-      out[offset + i] = v === null ? null : v.toDouble();
-    }
-  } else {
-    for (let i = 0; i < rows; i++) {
-      const v = vector.getItem(i);
-      out[offset + i] = v === null ? null : String(v);
-    }
-  }
-}
-
 /* ---------------------------------------------------------------- parameters and SQL text */
 
 function timestampOf(ms: number): DuckDBTimestampValue {
@@ -934,14 +710,6 @@ function bindParam(
   } else {
     prepared.bindValue(index, value, DOUBLE);
   }
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-function quoteString(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
 }
 
 function messageOf(error: unknown): string {

@@ -1,21 +1,19 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import Sqlite from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeOnlineStoreConformance } from '../../testing/online-store.conformance.js';
+import { runScript } from '../../testing/script.js';
+import { tempDirs } from '../../testing/temp.js';
 import { openSqliteOnlineStore } from './sqlite.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirs();
 
-const conformanceFile = path.join(tmp, 'conformance', 'online.db');
+const conformanceFile = path.join(tmp.root, 'conformance', 'online.db');
 describeOnlineStoreConformance('sqlite', () => openSqliteOnlineStore({ path: conformanceFile }));
 
 function freshPath(name: string): string {
-  return path.join(fs.mkdtempSync(path.join(tmp, 'case-')), name);
+  return path.join(tmp.fresh(), name);
 }
 
 describe('SqliteOnlineStore', () => {
@@ -66,12 +64,7 @@ describe('SqliteOnlineStore', () => {
       await store.appendEvents('fs', [{ key: 'k', ts: 7, eventId: 'e', values: { n: 1 } }], 1000);
       process.kill(process.pid, 'SIGKILL');
     `;
-    const run = promisify(execFile);
-    await expect(
-      run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file], {
-        cwd: path.resolve(import.meta.dirname, '../../..'),
-      }),
-    ).rejects.toMatchObject({ signal: 'SIGKILL' });
+    await expect(runScript(script, [file])).rejects.toMatchObject({ signal: 'SIGKILL' });
     const store = await openSqliteOnlineStore({ path: file });
     expect(await store.readLatest('fs', ['k'])).toEqual([{ ts: 7, values: { survived: true } }]);
     expect(await store.readEvents('fs', 'k', 0, 7)).toEqual([{ ts: 7, values: { n: 1 } }]);
