@@ -40,6 +40,12 @@ export const ERROR_CODES = {
     meaning: 'A table has no rows, or no usable feature columns.',
     action: 'Give a file with a header and at least a few rows of data.',
   },
+  FERRY_VALIDATION_FAILED: {
+    status: 422,
+    meaning: 'Data broke a validation rule set whose policy is `fail`, so nothing was written.',
+    action:
+      'Read the failed rules in the message (or `ferry data validate <file> --rules <name>`), fix the data, or change the rules or the policy.',
+  },
   FERRY_COLUMN_UNKNOWN: {
     status: 400,
     meaning: 'A column named in a command or configuration is not in the table.',
