@@ -1,6 +1,12 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tableFromRows, tableToRows, type Table } from '../core/table.js';
-import { loadTable, resultToTable, withDuckDB } from './duckdb.js';
+import { tableFromRows, tableToRows, type Row, type Table } from '../core/table.js';
+import { tempDirs } from '../testing/temp.js';
+import { loadTable, quoteString, resultToTable, withDuckDB } from './duckdb.js';
+import { readTable } from './read.js';
+
+const tmp = tempDirs();
 
 function query(sql: string): Promise<Table> {
   return withDuckDB(async (con) => resultToTable(await con.run(sql)));
@@ -143,5 +149,75 @@ describe('loadTable', () => {
       schema.map((c) => `${c.name}:${c.type}`),
     );
     expect(tableToRows(back)).toEqual(rows);
+  });
+});
+
+describe('withDuckDB', () => {
+  it('keeps concurrent callers apart: same temporary table name, each sees only its own rows', async () => {
+    const callers = 20;
+    const seen = await Promise.all(
+      Array.from({ length: callers }, (_, k) =>
+        withDuckDB(async (con) => {
+          const rows = Array.from({ length: 3000 + k }, (_, i) => ({ k, i }));
+          const schema = [
+            { name: 'k', type: 'int' },
+            { name: 'i', type: 'int' },
+          ] as const;
+          await loadTable(con, 'mine', tableFromRows([...schema], rows));
+          const result = await con.run(
+            'SELECT min(k) AS lo, max(k) AS hi, count(*) AS n, sum(i) AS total FROM mine',
+          );
+          return tableToRows(await resultToTable(result))[0];
+        }),
+      ),
+    );
+    expect(seen).toEqual(
+      Array.from({ length: callers }, (_, k) => {
+        const n = 3000 + k;
+        return { lo: k, hi: k, n, total: (n * (n - 1)) / 2 };
+      }),
+    );
+  });
+
+  it('reads 20 different files at the same time, each into its own right table', async () => {
+    const dir = tmp.fresh();
+    const formats = ['csv', 'parquet', 'jsonl'] as const;
+    const files: { file: string; rows: Row[] }[] = [];
+    for (let k = 0; k < 20; k++) {
+      const format = formats[k % formats.length] ?? 'csv';
+      // Sizes differ and every value names its file, so a row read from the wrong file shows;
+      // amounts are never whole, so every format reads them as float.
+      const rows = Array.from({ length: 500 + 97 * k }, (_, i) => ({
+        id: i,
+        file: k,
+        name: `f${k}-${i}`,
+        amount: i + 0.25 + k / 1024,
+      }));
+      const file = path.join(dir, `part-${k}.${format}`);
+      if (format === 'csv') {
+        const lines = rows.map((r) => `${r.id},${r.file},${r.name},${r.amount}`);
+        writeFileSync(file, ['id,file,name,amount', ...lines].join('\n'));
+      } else if (format === 'jsonl') {
+        writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
+      } else {
+        await withDuckDB((con) =>
+          con.run(
+            `COPY (SELECT i AS id, ${k}::BIGINT AS file, 'f${k}-' || i AS name, i + ${0.25 + k / 1024} AS amount
+              FROM range(${rows.length}) t(i) ORDER BY i) TO ${quoteString(file)} (FORMAT parquet)`,
+          ),
+        );
+      }
+      files.push({ file, rows });
+    }
+    const tables = await Promise.all(files.map(({ file }) => readTable(file)));
+    tables.forEach((table, k) => {
+      expect(table.columns.map((c) => `${c.name}:${c.type}`)).toEqual([
+        'id:int',
+        'file:int',
+        'name:string',
+        'amount:float',
+      ]);
+      expect(tableToRows(table)).toEqual(files[k]?.rows);
+    });
   });
 });

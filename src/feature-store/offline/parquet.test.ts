@@ -238,6 +238,94 @@ describe('ParquetOfflineStore', () => {
     await reopened.close();
   });
 
+  it('finishes every operation asked for before close, those still queued for a connection too', async () => {
+    const root = tmp.fresh();
+    const n = 5000;
+    const batch = events(Array.from({ length: n }, (_, id) => ({ id, at: id * 1000 })));
+    // More operations than the store runs at once, so some still wait for a connection at close.
+    const writer = await openParquetOfflineStore({ path: root });
+    await writer.append('seed', batch);
+    const appends = Array.from({ length: 8 }, (_, i) => writer.append(`t${i}`, batch));
+    await writer.close();
+    await Promise.all(appends);
+    // Counts and queries alone too: close() must wait for them from the moment they are asked,
+    // not only once they reach DuckDB, with nothing slower to hide the difference.
+    const reader = await openParquetOfflineStore({ path: root });
+    const counts = Array.from({ length: 8 }, (_, i) => reader.count(`t${i}`));
+    const query = reader.query('SELECT sum(id) AS total FROM {{seed}}');
+    await reader.close();
+    expect(await Promise.all(counts)).toEqual(Array.from({ length: 8 }, () => n));
+    expect((await query).columns[0]?.values).toEqual([(n * (n - 1)) / 2]);
+    await expect(reader.count('seed')).rejects.toMatchObject({ code: 'FERRY_STORE_CLOSED' });
+  });
+
+  it('runs appends to several tables, reads, counts and queries at the same time, losing no row', async () => {
+    const store = await openParquetOfflineStore({ path: tmp.fresh() });
+    // One partitioned table, one nested, one plain: each append path runs beside the others.
+    const tables = [
+      { name: 'clicks', timeColumn: 'at' },
+      { name: 'log/fraud', timeColumn: undefined },
+      { name: 'scores', timeColumn: undefined },
+    ] as const;
+    const rowsPerBatch = 3000;
+    const batch = (round: number, t: number): Table =>
+      events(
+        Array.from({ length: rowsPerBatch }, (_, i) => {
+          const id = (round * tables.length + t) * rowsPerBatch + i;
+          return { id, at: id * 60_000 };
+        }),
+      );
+    const rounds = 10;
+    for (let round = 0; round < rounds; round++) {
+      const before = round * rowsPerBatch;
+      const after = before + rowsPerBatch;
+      const [appended, reads, counts, query] = await Promise.all([
+        Promise.all(
+          tables.map((t, i) =>
+            store.append(t.name, batch(round, i), t.timeColumn ? { timeColumn: 'at' } : {}),
+          ),
+        ),
+        // A table does not exist before its first append; read it from the second round on.
+        Promise.all(tables.map((t) => (round === 0 ? null : store.read(t.name)))),
+        Promise.all(tables.map((t) => (round === 0 ? null : store.count(t.name)))),
+        round === 0
+          ? null
+          : store.query(
+              'SELECT (SELECT count(*) FROM {{clicks}}) AS clicks, (SELECT count(*) FROM {{scores}}) AS scores, (SELECT max(id) FROM {{log/fraud}}) AS top',
+            ),
+      ]);
+      expect(appended).toHaveLength(tables.length);
+      if (round === 0) continue;
+      // A reader sees each append whole or not at all: an unpartitioned append is one file, and
+      // this one spans ~2 dates of the partitioned table, whose files land one by one.
+      for (const [i, t] of tables.entries()) {
+        for (const seen of [reads[i]?.rowCount, counts[i]]) {
+          if (t.timeColumn) {
+            expect(seen).toBeGreaterThanOrEqual(before);
+            expect(seen).toBeLessThanOrEqual(after);
+          } else {
+            expect([before, after]).toContain(seen);
+          }
+        }
+      }
+      const [clicks, scores, top] = query?.columns.map((c) => c.values[0]) ?? [];
+      expect(clicks).toBeGreaterThanOrEqual(before);
+      expect(scores === before || scores === after).toBe(true);
+      // The largest id 'log/fraud' (table 1) held before this round.
+      expect(top).toBeGreaterThanOrEqual(((round - 1) * tables.length + 2) * rowsPerBatch - 1);
+    }
+    for (const [i, t] of tables.entries()) {
+      expect(await store.count(t.name)).toBe(rounds * rowsPerBatch);
+      const ids = (await store.read(t.name, { columns: ['id'] })).columns[0]?.values as number[];
+      const expected = Array.from(
+        { length: rounds },
+        (_, round) => batch(round, i).columns[0]?.values,
+      ).flat();
+      expect([...ids].sort((a, b) => a - b)).toEqual(expected);
+    }
+    await store.close();
+  });
+
   it('refuses a root whose path holds glob characters', async () => {
     await expect(
       openParquetOfflineStore({ path: path.join(tmp.fresh(), 'data[1]') }),

@@ -2,6 +2,12 @@
  * ParquetOfflineStore: the embedded OfflineStore. A table is a folder of immutable Parquet files
  * under the store's root; one in-memory DuckDB instance per store writes and queries them.
  *
+ * Concurrency: each operation (append, read, count, query) runs on a connection of its own, opened
+ * for it and closed after it, because statements of one DuckDB connection must not interleave and
+ * the store's callers (inference log flushes, monitors, the feature store) do not wait for each
+ * other. At most {@link MAX_CONNECTIONS} operations use DuckDB at once; the rest queue in order.
+ * A temporary table lives and dies with the connection of the operation that made it.
+ *
  * Layout: `<root>/<table>/date=YYYY-MM-DD/part-<ms>-<uuid>.parquet` when an append names a time
  * column (the UTC date of that column), else `<root>/<table>/part-<ms>-<uuid>.parquet`. A file is
  * written under `<root>/.staging/`, fsynced, then renamed into place, so readers never see a
@@ -63,6 +69,13 @@ const STALE_STAGING_MS = 60 * 60 * 1000;
 /** The helper column that carries the partition date through DuckDB's partitioned COPY. */
 const DATE_COLUMN = '__ferry_date';
 const MS_PER_DAY = 86_400_000;
+/** The temporary table an append stages its rows in, on its own connection. */
+const STAGED_TABLE = 'ferry_append';
+/**
+ * Operations using DuckDB at the same time. DuckDB already spreads each statement over all cores,
+ * so more would mostly add memory (each read materialises its whole result).
+ */
+const MAX_CONNECTIONS = 4;
 
 export interface ParquetOfflineStoreOptions {
   /** The root folder of the tables; created if missing. */
@@ -89,10 +102,19 @@ export async function openParquetOfflineStore(
   }
   await mkdir(root, { recursive: true });
   await removeStaleStaging(path.join(root, STAGING_DIR));
-  let instance: DuckDBInstance;
+  let instance: DuckDBInstance | undefined;
   try {
     instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    try {
+      // Files are immutable and uniquely named, so caching their footers can never serve stale
+      // metadata. GLOBAL: a plain SET would reach this connection only, not the operations' own.
+      await connection.run('SET GLOBAL parquet_metadata_cache = true');
+    } finally {
+      connection.closeSync();
+    }
   } catch (error) {
+    instance?.closeSync();
     throw new FerryError(
       'FERRY_BACKEND_UNAVAILABLE',
       `DuckDB could not start: ${messageOf(error)}`,
@@ -101,51 +123,57 @@ export async function openParquetOfflineStore(
       },
     );
   }
-  const connection = await instance.connect();
-  // Files are immutable and uniquely named, so caching their footers can never serve stale metadata.
-  await connection.run('SET parquet_metadata_cache = true');
-  return new ParquetOfflineStore(root, instance, connection);
+  return new ParquetOfflineStore(root, instance);
 }
 
 export class ParquetOfflineStore implements OfflineStore {
   readonly backend = 'parquet';
   readonly root: string;
   private readonly instance: DuckDBInstance;
-  private readonly connection: DuckDBConnection;
   /** Per-table tail of the write chain: appends and drops of one table run one after another. */
   private readonly writeChains = new Map<string, Promise<void>>();
   /** Column schemas of tables this process has read or written; valid because it is the only writer. */
   private readonly schemas = new Map<string, ColumnSchema[]>();
-  private tempSeq = 0;
   private lastFileMs = 0;
   private closed = false;
-  /** Reads still running, which close() waits for. */
+  /** Operations still running (queued ones included), which close() waits for. */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Free DuckDB slots, and the operations waiting for one, first come first served. */
+  private freeSlots = MAX_CONNECTIONS;
+  private readonly slotWaiters: (() => void)[] = [];
 
   /** Use {@link openParquetOfflineStore}. */
-  constructor(root: string, instance: DuckDBInstance, connection: DuckDBConnection) {
+  constructor(root: string, instance: DuckDBInstance) {
     this.root = root;
     this.instance = instance;
-    this.connection = connection;
   }
 
-  async append(table: string, data: Table, options?: { timeColumn?: string }): Promise<void> {
-    this.assertOpen();
-    assertTableName(table);
-    const timeColumn = options?.timeColumn;
-    validateData(table, data, timeColumn);
-    await this.serialize(table, () => this.appendNow(table, data, timeColumn));
+  append(table: string, data: Table, options?: { timeColumn?: string }): Promise<void> {
+    return this.track(async () => {
+      assertTableName(table);
+      const timeColumn = options?.timeColumn;
+      validateData(table, data, timeColumn);
+      await this.serialize(table, () => this.appendNow(table, data, timeColumn));
+    });
   }
 
-  async read(table: string, options: ReadOptions = {}): Promise<Table> {
-    this.assertOpen();
-    return this.track(this.readNow(table, options));
+  read(table: string, options: ReadOptions = {}): Promise<Table> {
+    return this.track(() => this.readNow(table, options));
   }
 
   private async readNow(table: string, options: ReadOptions): Promise<Table> {
     assertTableName(table);
     const source = await this.sourceOf(table);
-    const schema = await this.describe(source);
+    return this.withConnection((connection) => this.readFrom(connection, table, source, options));
+  }
+
+  private async readFrom(
+    connection: DuckDBConnection,
+    table: string,
+    source: string,
+    options: ReadOptions,
+  ): Promise<Table> {
+    const schema = await describe(connection, source);
     const { columns, timeColumn, start, end } = options;
     if (columns) {
       if (new Set(columns).size !== columns.length) {
@@ -189,19 +217,26 @@ export class ParquetOfflineStore implements OfflineStore {
     }
     const filter = where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
     if (columns && columns.length === 0) {
-      const counted = await this.runSelect(`SELECT count(*) FROM ${source}${filter}`, params);
+      const counted = await runSelect(
+        connection,
+        `SELECT count(*) FROM ${source}${filter}`,
+        params,
+      );
       return { columns: [], rowCount: Number(counted.columns[0]?.values[0] ?? 0) };
     }
     const projection = columns ? columns.map(quoteIdent).join(', ') : '*';
-    return this.runSelect(`SELECT ${projection} FROM ${source}${filter}`, params);
+    return runSelect(connection, `SELECT ${projection} FROM ${source}${filter}`, params);
   }
 
-  async count(table: string): Promise<number> {
-    this.assertOpen();
-    assertTableName(table);
-    const source = await this.sourceOf(table);
-    const result = await this.track(this.runSelect(`SELECT count(*) AS n FROM ${source}`, []));
-    return Number(result.columns[0]?.values[0] ?? 0);
+  count(table: string): Promise<number> {
+    return this.track(async () => {
+      assertTableName(table);
+      const source = await this.sourceOf(table);
+      const result = await this.withConnection((connection) =>
+        runSelect(connection, `SELECT count(*) AS n FROM ${source}`, []),
+      );
+      return Number(result.columns[0]?.values[0] ?? 0);
+    });
   }
 
   async hasTable(table: string): Promise<boolean> {
@@ -227,33 +262,36 @@ export class ParquetOfflineStore implements OfflineStore {
     return tables.sort();
   }
 
-  async dropTable(table: string): Promise<void> {
-    this.assertOpen();
-    assertTableName(table);
-    await this.serialize(table, async () => {
-      const dir = this.tableDir(table);
-      const entries = await readdir(dir, { withFileTypes: true }).catch(ignoreMissing);
-      // Only this table's own files: a nested table (`<table>/<child>`) lives in a subfolder and stays.
-      for (const entry of entries ?? []) {
-        const target = path.join(dir, entry.name);
-        if (entry.isFile() && entry.name.endsWith('.parquet')) await rm(target, { force: true });
-        else if (entry.isDirectory() && entry.name.startsWith(PARTITION_PREFIX)) {
-          await rm(target, { recursive: true, force: true });
-        }
-      }
-      this.schemas.delete(table);
-      // Remove folders left empty, up to (not including) the root, then persist the removals.
-      let current = dir;
-      while (current !== this.root) {
-        try {
-          await rmdir(current);
-        } catch {
-          break;
-        }
-        current = path.dirname(current);
-      }
-      await fsyncDir(current).catch(ignoreMissing);
+  dropTable(table: string): Promise<void> {
+    return this.track(async () => {
+      assertTableName(table);
+      await this.serialize(table, () => this.dropNow(table));
     });
+  }
+
+  private async dropNow(table: string): Promise<void> {
+    const dir = this.tableDir(table);
+    const entries = await readdir(dir, { withFileTypes: true }).catch(ignoreMissing);
+    // Only this table's own files: a nested table (`<table>/<child>`) lives in a subfolder and stays.
+    for (const entry of entries ?? []) {
+      const target = path.join(dir, entry.name);
+      if (entry.isFile() && entry.name.endsWith('.parquet')) await rm(target, { force: true });
+      else if (entry.isDirectory() && entry.name.startsWith(PARTITION_PREFIX)) {
+        await rm(target, { recursive: true, force: true });
+      }
+    }
+    this.schemas.delete(table);
+    // Remove folders left empty, up to (not including) the root, then persist the removals.
+    let current = dir;
+    while (current !== this.root) {
+      try {
+        await rmdir(current);
+      } catch {
+        break;
+      }
+      current = path.dirname(current);
+    }
+    await fsyncDir(current).catch(ignoreMissing);
   }
 
   /**
@@ -263,43 +301,86 @@ export class ParquetOfflineStore implements OfflineStore {
    * `int`, floating and decimal numbers to `float`, dates and timestamps to `timestamp` (UTC ms);
    * anything else (lists, structs, intervals) comes back as its text in a `string` column.
    */
-  async query(sql: string, params: readonly Scalar[] = []): Promise<Table> {
-    this.assertOpen();
-    const sources = new Map<string, string>();
-    for (const match of sql.matchAll(PLACEHOLDER)) {
-      const name = match[1] ?? '';
-      if (!sources.has(name)) {
-        assertTableName(name);
-        sources.set(name, await this.sourceOf(name));
+  query(sql: string, params: readonly Scalar[] = []): Promise<Table> {
+    return this.track(async () => {
+      const sources = new Map<string, string>();
+      for (const match of sql.matchAll(PLACEHOLDER)) {
+        const name = match[1] ?? '';
+        if (!sources.has(name)) {
+          assertTableName(name);
+          sources.set(name, await this.sourceOf(name));
+        }
       }
-    }
-    const expanded = sql.replace(PLACEHOLDER, (_all, name: string) => sources.get(name) ?? '');
-    return this.track(this.runSelect(expanded, params, true));
+      const expanded = sql.replace(PLACEHOLDER, (_all, name: string) => sources.get(name) ?? '');
+      return this.withConnection((connection) => runSelect(connection, expanded, params, true));
+    });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Closing the connection under a running statement would crash the process: wait for them.
-    await Promise.allSettled([...this.inFlight, ...this.writeChains.values()]);
-    this.connection.closeSync();
+    // Closing the instance under a running statement would crash the process: wait for every
+    // operation already asked for, queued ones included (no new one starts once closed); each
+    // closes its own connection.
+    await Promise.allSettled([...this.inFlight]);
     this.instance.closeSync();
   }
 
   private assertOpen(): void {
-    if (this.closed) {
-      throw new FerryError(
-        'FERRY_STORE_CLOSED',
-        `the Parquet offline store at '${this.root}' is closed`,
-      );
-    }
+    if (this.closed) throw this.closedError();
   }
 
-  private track<T>(work: Promise<T>): Promise<T> {
+  private closedError(): FerryError {
+    return new FerryError(
+      'FERRY_STORE_CLOSED',
+      `the Parquet offline store at '${this.root}' is closed`,
+    );
+  }
+
+  /**
+   * Starts an operation of the open store and records it until it settles, so that close()
+   * finishes it first. A closed store refuses it with FERRY_STORE_CLOSED.
+   */
+  private track<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(this.closedError());
+    const work = operation();
     this.inFlight.add(work);
     const done = (): void => void this.inFlight.delete(work);
     work.then(done, done);
     return work;
+  }
+
+  /**
+   * Runs `work` on a new connection of its own, closed afterwards, once one of the
+   * {@link MAX_CONNECTIONS} slots is free. `work` must not ask for another connection: with every
+   * slot taken by such callers, none would ever be freed.
+   */
+  private async withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    if (this.freeSlots > 0) this.freeSlots--;
+    else await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    try {
+      let connection: DuckDBConnection;
+      try {
+        connection = await this.instance.connect();
+      } catch (error) {
+        throw new FerryError(
+          'FERRY_BACKEND_UNAVAILABLE',
+          `DuckDB of the offline store at '${this.root}' refused a connection: ${messageOf(error)}`,
+          { cause: error },
+        );
+      }
+      try {
+        return await work(connection);
+      } finally {
+        // Also drops the temporary tables the operation made.
+        connection.closeSync();
+      }
+    } finally {
+      // Hand the slot straight to the next waiter, so that it cannot be taken out of turn.
+      const next = this.slotWaiters.shift();
+      if (next) next();
+      else this.freeSlots++;
+    }
   }
 
   private tableDir(table: string): string {
@@ -339,72 +420,14 @@ export class ParquetOfflineStore implements OfflineStore {
     return `read_parquet([${globs.join(', ')}], union_by_name = true, hive_partitioning = false)`;
   }
 
-  private async describe(source: string): Promise<ColumnSchema[]> {
-    const prepared = await this.prepare(`SELECT * FROM ${source}`);
-    try {
-      const schema: ColumnSchema[] = [];
-      for (let i = 0; i < prepared.columnCount; i++) {
-        schema.push({ name: prepared.columnName(i), type: columnTypeOf(prepared.columnTypeId(i)) });
-      }
-      return schema;
-    } finally {
-      prepared.destroySync();
-    }
-  }
-
-  private async prepare(sql: string): Promise<DuckDBPreparedStatement> {
-    try {
-      return await this.connection.prepare(sql);
-    } catch (error) {
-      throw new FerryError(
-        'FERRY_ARGUMENT_INVALID',
-        `offline query is not valid: ${messageOf(error)}`,
-        {
-          cause: error,
-        },
-      );
-    }
-  }
-
-  /** Prepares, binds, runs and converts one SELECT. */
-  private async runSelect(
-    sql: string,
-    params: readonly (Scalar | DuckDBValue)[],
-    fromUser = false,
-  ): Promise<Table> {
-    const prepared = await this.prepare(sql);
-    let result: DuckDBMaterializedResult;
-    try {
-      if (fromUser && prepared.statementType !== StatementType.SELECT) {
-        throw new FerryError(
-          'FERRY_ARGUMENT_INVALID',
-          'offline query must be a single read-only SELECT; write to the offline store with append()',
-        );
-      }
-      if (prepared.parameterCount !== params.length) {
-        throw new FerryError(
-          'FERRY_ARGUMENT_INVALID',
-          `offline query uses ${prepared.parameterCount} parameter(s) ($1...) but ${params.length} were given`,
-        );
-      }
-      params.forEach((value, i) => bindParam(prepared, i + 1, value));
-      result = await prepared.run();
-    } catch (error) {
-      if (error instanceof FerryError) throw error;
-      const message = messageOf(error);
-      const code = /^IO Error/i.test(message) ? 'FERRY_DATA_UNREADABLE' : 'FERRY_ARGUMENT_INVALID';
-      throw new FerryError(code, `offline query failed: ${message}`, { cause: error });
-    } finally {
-      prepared.destroySync();
-    }
-    return resultToTable(result);
-  }
-
-  private async schemaOf(table: string): Promise<ColumnSchema[] | null> {
+  private async schemaOf(
+    connection: DuckDBConnection,
+    table: string,
+  ): Promise<ColumnSchema[] | null> {
     const cached = this.schemas.get(table);
     if (cached) return cached;
     if (!(await scanTableDir(this.tableDir(table))).exists) return null;
-    const schema = await this.describe(await this.sourceOf(table));
+    const schema = await describe(connection, await this.sourceOf(table));
     this.schemas.set(table, schema);
     return schema;
   }
@@ -414,30 +437,35 @@ export class ParquetOfflineStore implements OfflineStore {
     data: Table,
     timeColumn: string | undefined,
   ): Promise<void> {
-    const existing = await this.schemaOf(table);
-    if (existing) checkCompatible(table, existing, data);
-    // An empty batch has nothing to add to an existing table; it still creates a new one, schema included.
-    if (data.rowCount === 0 && existing) return;
-    const partitioned = timeColumn !== undefined && data.rowCount > 0;
-
-    const temp = `ferry_append_${++this.tempSeq}`;
     const staging = path.join(this.root, STAGING_DIR, randomUUID());
     try {
-      await stageTable(this.connection, temp, data);
-      let select = stagedSelect(data);
-      if (partitioned) {
-        const index = data.columns.findIndex((c) => c.name === timeColumn);
-        select += `, strftime(CAST(${castStaged('timestamp', `c${index}`)} AS DATE), '%Y-%m-%d') AS ${DATE_COLUMN}`;
-      }
-      await mkdir(staging, { recursive: true });
-      const target = partitioned ? path.join(staging, 'out') : path.join(staging, 'out.parquet');
-      const copyOptions = partitioned
-        ? `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${DATE_COLUMN})`
-        : 'FORMAT parquet, COMPRESSION zstd';
-      await this.connection.run(
-        `COPY (SELECT ${select} FROM temp.${temp}) TO ${quoteString(target)} (${copyOptions})`,
-      );
-      await this.publishFiles(table, target, partitioned);
+      // DuckDB's part ends with the COPY: the connection's slot is free again while files publish.
+      const written = await this.withConnection(async (connection) => {
+        const existing = await this.schemaOf(connection, table);
+        if (existing) checkCompatible(table, existing, data);
+        // An empty batch has nothing to add to an existing table; it still creates a new one, schema included.
+        if (data.rowCount === 0 && existing) return null;
+        const partitioned = timeColumn !== undefined && data.rowCount > 0;
+        // The connection is this append's alone, so a fixed temporary name cannot collide.
+        await stageTable(connection, STAGED_TABLE, data);
+        let select = stagedSelect(data);
+        if (partitioned) {
+          const index = data.columns.findIndex((c) => c.name === timeColumn);
+          select += `, strftime(CAST(${castStaged('timestamp', `c${index}`)} AS DATE), '%Y-%m-%d') AS ${DATE_COLUMN}`;
+        }
+        await mkdir(staging, { recursive: true });
+        const target = partitioned ? path.join(staging, 'out') : path.join(staging, 'out.parquet');
+        const copyOptions = partitioned
+          ? `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${DATE_COLUMN})`
+          : 'FORMAT parquet, COMPRESSION zstd';
+        await connection.run(
+          `COPY (SELECT ${select} FROM temp.${STAGED_TABLE}) TO ${quoteString(target)} (${copyOptions})`,
+        );
+        return { existing, target, partitioned };
+      });
+      if (!written) return;
+      await this.publishFiles(table, written.target, written.partitioned);
+      this.schemas.set(table, mergeSchema(written.existing ?? [], data));
     } catch (error) {
       if (error instanceof FerryError) throw error;
       throw new FerryError(
@@ -446,10 +474,8 @@ export class ParquetOfflineStore implements OfflineStore {
         { cause: error },
       );
     } finally {
-      await this.connection.run(`DROP TABLE IF EXISTS temp.${temp}`).catch(() => undefined);
       await rm(staging, { recursive: true, force: true });
     }
-    this.schemas.set(table, mergeSchema(existing ?? [], data));
   }
 
   /** Moves staged files into the table, durably: fsync each file, rename, fsync the folders. */
@@ -660,6 +686,71 @@ async function scanTableDir(dir: string): Promise<TableDirScan> {
     }
   }
   return { exists: direct || partitioned, direct, partitioned };
+}
+
+async function describe(connection: DuckDBConnection, source: string): Promise<ColumnSchema[]> {
+  const prepared = await prepare(connection, `SELECT * FROM ${source}`);
+  try {
+    const schema: ColumnSchema[] = [];
+    for (let i = 0; i < prepared.columnCount; i++) {
+      schema.push({ name: prepared.columnName(i), type: columnTypeOf(prepared.columnTypeId(i)) });
+    }
+    return schema;
+  } finally {
+    prepared.destroySync();
+  }
+}
+
+async function prepare(
+  connection: DuckDBConnection,
+  sql: string,
+): Promise<DuckDBPreparedStatement> {
+  try {
+    return await connection.prepare(sql);
+  } catch (error) {
+    throw new FerryError(
+      'FERRY_ARGUMENT_INVALID',
+      `offline query is not valid: ${messageOf(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Prepares, binds, runs and converts one SELECT. */
+async function runSelect(
+  connection: DuckDBConnection,
+  sql: string,
+  params: readonly (Scalar | DuckDBValue)[],
+  fromUser = false,
+): Promise<Table> {
+  const prepared = await prepare(connection, sql);
+  let result: DuckDBMaterializedResult;
+  try {
+    if (fromUser && prepared.statementType !== StatementType.SELECT) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        'offline query must be a single read-only SELECT; write to the offline store with append()',
+      );
+    }
+    if (prepared.parameterCount !== params.length) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `offline query uses ${prepared.parameterCount} parameter(s) ($1...) but ${params.length} were given`,
+      );
+    }
+    params.forEach((value, i) => bindParam(prepared, i + 1, value));
+    result = await prepared.run();
+  } catch (error) {
+    if (error instanceof FerryError) throw error;
+    const message = messageOf(error);
+    const code = /^IO Error/i.test(message) ? 'FERRY_DATA_UNREADABLE' : 'FERRY_ARGUMENT_INVALID';
+    throw new FerryError(code, `offline query failed: ${message}`, { cause: error });
+  } finally {
+    prepared.destroySync();
+  }
+  return resultToTable(result);
 }
 
 /* ---------------------------------------------------------------- parameters and SQL text */
