@@ -4,6 +4,7 @@
  * prints; the work is done by the library.
  */
 import { Command, CommanderError } from 'commander';
+import { registerData } from './data.js';
 import { registerDataset } from './dataset.js';
 import { registerFeatures } from './features.js';
 import { registerIngest } from './ingest.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInit(program);
   registerTrain(program);
+  registerData(program);
   registerModels(program);
   registerIngest(program);
   registerDataset(program);
@@ -32,8 +34,16 @@ export function buildProgram(): Command {
   registerServe(program);
   registerMonitor(program);
   registerQuickstart(program);
-  program.commands.forEach((c) => c.exitOverride());
+  exitOverrideAll(program);
   return program;
+}
+
+/** Every command, nested ones included, reports parse errors to runCli instead of exiting. */
+function exitOverrideAll(command: Command): void {
+  for (const sub of command.commands) {
+    sub.exitOverride();
+    exitOverrideAll(sub);
+  }
 }
 
 export async function runCli(argv: readonly string[]): Promise<void> {
