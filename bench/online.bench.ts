@@ -119,11 +119,11 @@ async function ingestAndCheck(
   const ingested = await store.ingest(FEATURE_SET, { table });
   const seconds = (performance.now() - started) / 1000;
   report.note(
-    `${ENTITIES.toLocaleString('en-US')} entities, ${ingested.rows.toLocaleString('en-US')} events ingested in ${seconds.toFixed(1)} s; ` +
+    `${ENTITIES.toLocaleString('en-US')} entities, ${ingested.written.toLocaleString('en-US')} events ingested in ${seconds.toFixed(1)} s; ` +
       `vector '${VECTOR}': 3 plain features + count/sum/mean of amount over 10m/1h/1d`,
   );
-  if (ingested.rows !== table.rowCount) {
-    throw new Error(`ingested ${ingested.rows} of ${table.rowCount} events`);
+  if (ingested.written !== table.rowCount) {
+    throw new Error(`ingested ${ingested.written} of ${table.rowCount} events`);
   }
   // The figures mean nothing if the lookups are wrong: check some counts against the data.
   for (const e of [0, 1, 4999, ENTITIES - 1]) {

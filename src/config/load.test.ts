@@ -124,3 +124,109 @@ describe('loadProject', () => {
     expect(error.message).toContain('ferry.yaml');
   });
 });
+
+describe('feature set steps and validation', () => {
+  const featureSet = (extra: Record<string, unknown>): Record<string, unknown> => ({
+    entities: [{ name: 'card', keys: ['card_id'] }],
+    validations: [{ name: 'tx_rules', rules: [{ rule: 'not_null', column: 'amount' }] }],
+    feature_sets: [
+      {
+        name: 'transactions',
+        entity: 'card',
+        timestamp: 'ts',
+        features: [{ name: 'amount_eur', type: 'float' }],
+        ...extra,
+      },
+    ],
+  });
+
+  it('takes row-wise steps and a rule set by name or inline', () => {
+    const steps = [
+      { step: 'rename', columns: { card: 'card_id' } },
+      { step: 'cast', column: 'amount', to: 'float', decimal: ',' },
+      { step: 'fill', columns: ['rate'], with: 'constant', value: 1 },
+      { step: 'drop_missing', columns: ['amount'] },
+      { step: 'filter', where: 'amount > 0' },
+      { step: 'derive', column: 'amount_eur', expr: 'amount * rate', type: 'float' },
+      { step: 'select', columns: ['card_id', 'ts', 'amount_eur'] },
+    ];
+    const named = parseProjectSpec(featureSet({ steps, validation: 'tx_rules' }), 'test.yaml');
+    expect(named.feature_sets[0]?.steps.map((s) => s.step)).toEqual(steps.map((s) => s.step));
+    expect(named.feature_sets[0]?.validation).toBe('tx_rules');
+    const inline = parseProjectSpec(
+      featureSet({ validation: { rules: [{ rule: 'range', column: 'amount_eur', min: 0 }] } }),
+      'test.yaml',
+    );
+    expect(inline.feature_sets[0]?.steps).toEqual([]);
+    expect(inline.feature_sets[0]?.validation).toEqual({
+      policy: 'quarantine',
+      rules: [{ rule: 'range', column: 'amount_eur', min: 0 }],
+    });
+  });
+
+  it('refuses a fill learned from the rows, saying why and what to write instead', () => {
+    for (const how of ['mean', 'median', 'mode']) {
+      const error = errorOf(() =>
+        parseProjectSpec(
+          featureSet({
+            steps: [
+              { step: 'filter', where: 'amount > 0' },
+              { step: 'fill', columns: ['amount'], with: how },
+            ],
+          }),
+          'test.yaml',
+        ),
+      );
+      expect(error.code).toBe('FERRY_CONFIG_INVALID');
+      expect(error.message).toContain('feature_sets[0].steps[1].step');
+      expect(error.message).toContain(`fill with ${how} learns its value from the rows it sees`);
+      expect(error.message).toContain('change meaning from batch to batch');
+      expect(error.message).toContain('with: constant');
+    }
+  });
+
+  it('refuses steps that belong to training recipes or need the whole table', () => {
+    const refused: [Record<string, unknown>, RegExp][] = [
+      [{ step: 'encode', column: 'country', method: 'one_hot' }, /training recipe/],
+      [{ step: 'scale', columns: ['amount'], method: 'standard' }, /training recipe/],
+      [{ step: 'clip', columns: ['amount'] }, /training recipe/],
+      [{ step: 'dedupe' }, /whole table.*already stores each event/],
+      [{ step: 'merge', source: 'rates', on: ['currency'] }, /feature vector/],
+      [
+        {
+          step: 'split',
+          method: 'random',
+          fractions: { train: 0.8, validation: 0.1, test: 0.1 },
+        },
+        /split in a recipe/,
+      ],
+    ];
+    for (const [step, why] of refused) {
+      const error = errorOf(() => parseProjectSpec(featureSet({ steps: [step] }), 'test.yaml'));
+      expect(error.message).toContain('feature_sets[0].steps[0].step');
+      expect(error.message).toContain(`step '${String(step.step)}' cannot run on a feature set`);
+      expect(error.message).toMatch(why);
+    }
+  });
+
+  it('refuses a rule set name that is not under validations:', () => {
+    const error = errorOf(() =>
+      parseProjectSpec(featureSet({ validation: 'tx_rulez' }), 'test.yaml'),
+    );
+    expect(error.message).toContain('feature_sets[0].validation');
+    expect(error.message).toContain("rule set 'tx_rulez' is not defined under validations:");
+    expect(error.message).toContain('tx_rules');
+  });
+
+  it('rejects unknown keys of an inline rule set, including a name', () => {
+    const error = errorOf(() =>
+      parseProjectSpec(
+        featureSet({
+          validation: { name: 'x', rules: [{ rule: 'not_null', column: 'amount_eur' }] },
+        }),
+        'test.yaml',
+      ),
+    );
+    expect(error.message).toContain('feature_sets[0].validation');
+  });
+});

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FerryError } from '../errors/index.js';
-import { parseDuration, projectSchema, type ProjectSpec } from './schema.js';
+import { featureSetStepRefusal, parseDuration, projectSchema, type ProjectSpec } from './schema.js';
 
 export const CONFIG_FILE_NAMES = ['ferry.yaml', 'ferry.yml'] as const;
 
@@ -158,6 +158,7 @@ function crossCheck(spec: ProjectSpec): Problem[] {
   unique('endpoints', spec.endpoints);
 
   const entities = new Set(spec.entities.map((e) => e.name));
+  const ruleSets = new Set(spec.validations.map((v) => v.name));
   const featuresBySet = new Map<string, Set<string>>();
   spec.feature_sets.forEach((fs, i) => {
     if (!entities.has(fs.entity)) {
@@ -184,6 +185,21 @@ function crossCheck(spec: ProjectSpec): Problem[] {
         for (const op of agg.ops) names.add(`${agg.column}_${op}_${window}`);
     });
     featuresBySet.set(fs.name, names);
+    fs.steps.forEach((step, j) => {
+      const refusal = featureSetStepRefusal(step);
+      if (refusal !== null) {
+        problems.push({
+          path: ['feature_sets', i, 'steps', j, 'step'],
+          message: `step '${step.step}' cannot run on a feature set: ${refusal}`,
+        });
+      }
+    });
+    if (typeof fs.validation === 'string' && !ruleSets.has(fs.validation)) {
+      problems.push({
+        path: ['feature_sets', i, 'validation'],
+        message: `rule set '${fs.validation}' is not defined under validations:; defined: ${known(ruleSets)}`,
+      });
+    }
   });
 
   spec.feature_vectors.forEach((vector, i) => {

@@ -5,7 +5,13 @@
  * everywhere, so a typo is an error rather than a silently ignored setting.
  */
 import { z } from 'zod';
-import { recipeSchema, sourceSchema, validationSchema } from './data-schema.js';
+import {
+  recipeSchema,
+  sourceSchema,
+  stepSchema,
+  validationSchema,
+  type StepSpec as PrepStepSpec,
+} from './data-schema.js';
 
 const name = z
   .string()
@@ -55,11 +61,55 @@ const source = sourceSchema;
 const featureType = z.enum(['float', 'int', 'bool', 'string']);
 const aggregationOp = z.enum(['count', 'sum', 'mean', 'min', 'max']);
 
+/**
+ * Why a preparation step cannot run when a feature set is ingested, or null when it can. Ingestion
+ * applies the same steps to a file and, one batch at a time, to a stream, so a step may look only
+ * at the row in hand: steps that learn from the rows they see (their meaning would change from
+ * batch to batch), need the whole table, or shape training data belong to recipes.
+ * @example featureSetStepRefusal({ step: 'scale', columns: ['amount'], method: 'standard' })
+ */
+export function featureSetStepRefusal(step: PrepStepSpec): string | null {
+  const recipe =
+    'it belongs in a training recipe (recipes:), which saves what it learned with the model';
+  switch (step.step) {
+    case 'fill':
+      return step.with === 'constant'
+        ? null
+        : `fill with ${step.with} learns its value from the rows it sees, so at ingestion it would change meaning from batch to batch; ` +
+            `fill with a constant here (with: constant, value: ...), or fill with ${step.with} in a training recipe`;
+    case 'encode':
+      return `encode learns its categories from training rows; ${recipe}`;
+    case 'scale':
+      return `scale learns its parameters from training rows; ${recipe}`;
+    case 'clip':
+      return `clip learns its bounds (quantiles) from training rows; ${recipe}`;
+    case 'dedupe':
+      return 'dedupe needs the whole table, which streaming ingestion never has; ingestion already stores each event (entity key, timestamp, event_id) once';
+    case 'merge':
+      return 'merge joins a whole other source, which streaming ingestion cannot do row by row; make that source a feature set and join both in a feature vector, or merge in a recipe';
+    case 'split':
+      return 'split divides rows into train, validation and test, a training concern; split in a recipe';
+    default:
+      return null;
+  }
+}
+
 const featureSet = z.strictObject({
   name,
   entity: name,
   timestamp: z.string().min(1),
   source: source.optional(),
+  /**
+   * Row-wise preparation applied to each source row before validation, in batch and streaming
+   * ingestion alike: select, drop, rename, cast, fill (constant), drop_missing, filter, derive
+   * (see {@link featureSetStepRefusal}). Features and aggregations may name the columns they make.
+   */
+  steps: z.array(stepSchema).default([]),
+  /**
+   * Rules checked on the prepared rows: the name of a rule set under `validations:`, or one given
+   * here (`{ policy, rules }`). Rows it sets aside go to `quarantine/<feature set>`.
+   */
+  validation: z.union([z.string().min(1), validationSchema.omit({ name: true })]).optional(),
   description: z.string().optional(),
   owner: z.string().optional(),
   features: z.array(z.strictObject({ name, type: featureType })).min(1),

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseProjectSpec } from '../config/load.js';
-import type { ProjectSpec } from '../config/schema.js';
+import type { FeatureSetSpec, ProjectSpec } from '../config/schema.js';
 import {
   getColumn,
   tableFromRows,
@@ -13,6 +13,8 @@ import {
   type Table,
 } from '../core/table.js';
 import { readTable } from '../data/read.js';
+import { listQuarantine, readQuarantine } from '../data/validate/quarantine.js';
+import type { ValidationReport } from '../data/validate/report.js';
 import { writeCsv } from '../data/write.js';
 import { FerryError } from '../errors/index.js';
 import { tempDirs } from '../testing/temp.js';
@@ -78,12 +80,18 @@ interface Harness {
 
 let h: Harness;
 
-async function open(extra: { onlineHistoryMs?: number } = {}): Promise<Harness> {
+async function open(extra: { onlineHistoryMs?: number; spec?: string } = {}): Promise<Harness> {
   const dir = tmp.fresh();
-  const spec = parseProjectSpec((await import('yaml')).parse(SPEC), 'test');
+  const spec = parseProjectSpec((await import('yaml')).parse(extra.spec ?? SPEC), 'test');
   const offline = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
   const online = await openSqliteOnlineStore({ path: path.join(dir, 'online.db') });
-  const store = new FeatureStore({ spec, projectDir: dir, offline, online, ...extra });
+  const store = new FeatureStore({
+    spec,
+    projectDir: dir,
+    offline,
+    online,
+    ...(extra.onlineHistoryMs !== undefined ? { onlineHistoryMs: extra.onlineHistoryMs } : {}),
+  });
   return { dir, spec, offline, online, store };
 }
 
@@ -264,45 +272,138 @@ function probeTimes(stored: readonly Row[], key: string, rand: () => number): nu
   return [...times];
 }
 
+/**
+ * The same feature set with steps and rules in front: the source has other names (card), the
+ * amount as amount_raw in another currency (fx, a power of two so the product is exact), test
+ * rows a filter removes and rows with negative items its rules quarantine. Once prepared, the
+ * rows that remain are exactly those of {@link history}, so the same reference applies.
+ */
+const SPEC_WITH_STEPS = SPEC.replace(
+  '    timestamp: ts\n',
+  `    timestamp: ts
+    steps:
+      - { step: rename, columns: { card: card_id } }
+      - { step: filter, where: not is_test }
+      - { step: derive, column: amount, expr: amount_raw * fx, type: float }
+      - { step: drop, columns: [amount_raw, fx, is_test] }
+    validation:
+      policy: quarantine
+      rules: [{ rule: range, column: items, min: 0 }]
+`,
+);
+
+const SOURCE_SCHEMA: ColumnSchema[] = [
+  { name: 'card', type: 'string' },
+  { name: 'ts', type: 'timestamp' },
+  { name: 'event_id', type: 'string' },
+  { name: 'amount_raw', type: 'float' },
+  { name: 'fx', type: 'float' },
+  { name: 'items', type: 'int' },
+  { name: 'country', type: 'string' },
+  { name: 'online', type: 'bool' },
+  { name: 'is_test', type: 'bool' },
+];
+
+/** A stage's rows as the source of {@link SPEC_WITH_STEPS} gives them, with rows to filter and to quarantine. */
+function asSource(rows: readonly Row[]): { table: Table; tests: number; invalid: number } {
+  const out: Row[] = [];
+  let tests = 0;
+  let invalid = 0;
+  rows.forEach((r, i) => {
+    const fx = [2, 0.5, 4, 0.25][i % 4] as number;
+    const amount = r.amount as number | null;
+    const base: Row = {
+      card: r.card_id ?? null,
+      ts: r.ts ?? null,
+      event_id: r.event_id ?? null,
+      amount_raw: amount === null ? null : amount / fx,
+      fx,
+      items: r.items ?? null,
+      country: r.country ?? null,
+      online: r.online ?? null,
+    };
+    out.push({ ...base, is_test: false });
+    // A test row and an invalid row next to every seventh one, on the same card and time: if
+    // either reached the stores, the windows and latest values would differ from the reference.
+    if (i % 7 === 3) {
+      out.push({ ...base, event_id: `test${i}`, amount_raw: 1e6, is_test: true });
+      out.push({ ...base, event_id: `zz-bad${i}`, items: -1, is_test: false });
+      tests++;
+      invalid++;
+    }
+  });
+  return { table: tableFromRows(SOURCE_SCHEMA, out), tests, invalid };
+}
+
+/**
+ * Ingests the generated history stage by stage and compares, at many (key, T), the online
+ * lookups, the training set and the reference computed from the rows the stages hold.
+ */
+async function checkParity(ingest: (stage: Stage) => Promise<void>): Promise<void> {
+  const rand = createRng(7);
+  const stored: Row[] = [];
+  let pairsChecked = 0;
+  let nonZeroCounts = 0;
+  let plainSeen = 0;
+  for (const stage of history()) {
+    await ingest(stage);
+    stored.push(...dedupe(stage.rows));
+
+    const keys = [...new Set(stored.map((e) => e.card_id as string)), 'nobody'];
+    const pairs = keys.flatMap((key) => probeTimes(stored, key, rand).map((at) => ({ key, at })));
+    const training = tableToRows(
+      await h.store.buildTrainingSet('everything', { table: labels(pairs) }),
+    );
+    expect(training).toHaveLength(pairs.length);
+    for (let i = 0; i < pairs.length; i++) {
+      const { key, at } = pairs[i] as { key: string; at: number };
+      const [online] = await h.store.getOnlineVector('everything', [key], at);
+      const offline = training[i] as Row;
+      const context = `key ${key} at T0+${at - T0}ms`;
+      expect(offline.card_id).toBe(key);
+      expect(offline.ts).toBe(at);
+      const expected = reference(stored, key, at);
+      expectSameRow(offline, expected, `offline, ${context}`);
+      expectSameRow(online as Row, expected, `online, ${context}`);
+      pairsChecked++;
+      if ((expected.amount_count_1h as number) > 0) nonZeroCounts++;
+      if (expected.amount !== null) plainSeen++;
+    }
+  }
+  // The comparison must not be vacuous: many pairs, with live windows and fresh plain values.
+  expect(pairsChecked).toBeGreaterThan(300);
+  expect(nonZeroCounts).toBeGreaterThan(100);
+  expect(plainSeen).toBeGreaterThan(50);
+}
+
 describe('FeatureStore parity: online lookups equal the training set, row for row', () => {
   it('gives the same values online and offline, and both follow the semantics, at many (key, T)', async () => {
-    const rand = createRng(7);
-    const stored: Row[] = [];
-    let pairsChecked = 0;
-    let nonZeroCounts = 0;
-    let plainSeen = 0;
-    for (const stage of history()) {
+    await checkParity(async (stage) => {
       const result = await h.store.ingest('tx', { table: events(stage.rows) });
       expect(result.rejected).toEqual([]);
       expect(result.duplicates).toBe(1);
-      stored.push(...dedupe(stage.rows));
-      expect(result.rows).toBe(dedupe(stage.rows).length);
+      expect(result.written).toBe(dedupe(stage.rows).length);
+    });
+  });
 
-      const keys = [...new Set(stored.map((e) => e.card_id as string)), 'nobody'];
-      const pairs = keys.flatMap((key) => probeTimes(stored, key, rand).map((at) => ({ key, at })));
-      const training = tableToRows(
-        await h.store.buildTrainingSet('everything', { table: labels(pairs) }),
-      );
-      expect(training).toHaveLength(pairs.length);
-      for (let i = 0; i < pairs.length; i++) {
-        const { key, at } = pairs[i] as { key: string; at: number };
-        const [online] = await h.store.getOnlineVector('everything', [key], at);
-        const offline = training[i] as Row;
-        const context = `key ${key} at T0+${at - T0}ms`;
-        expect(offline.card_id).toBe(key);
-        expect(offline.ts).toBe(at);
-        const expected = reference(stored, key, at);
-        expectSameRow(offline, expected, `offline, ${context}`);
-        expectSameRow(online as Row, expected, `online, ${context}`);
-        pairsChecked++;
-        if ((expected.amount_count_1h as number) > 0) nonZeroCounts++;
-        if (expected.amount !== null) plainSeen++;
-      }
-    }
-    // The comparison must not be vacuous: many pairs, with live windows and fresh plain values.
-    expect(pairsChecked).toBeGreaterThan(300);
-    expect(nonZeroCounts).toBeGreaterThan(100);
-    expect(plainSeen).toBeGreaterThan(50);
+  it('still holds with steps and rules in front, which filter, derive and quarantine', async () => {
+    await h.offline.close();
+    await h.online.close();
+    h = await open({ spec: SPEC_WITH_STEPS });
+    let quarantined = 0;
+    await checkParity(async (stage) => {
+      const { table, tests, invalid } = asSource(stage.rows);
+      const result = await h.store.ingest('tx', { table });
+      expect(result.read).toBe(table.rowCount);
+      expect(result.filtered).toBe(tests);
+      expect(result.quarantined).toEqual({ 'range(items)': invalid });
+      expect(result.duplicates).toBe(1);
+      expect(result.written).toBe(dedupe(stage.rows).length);
+      expect(result.validation?.outcome).toBe('quarantined');
+      quarantined += invalid;
+    });
+    expect(quarantined).toBeGreaterThan(10);
+    expect(await h.offline.count('quarantine/tx')).toBe(quarantined);
   });
 
   it('counts an event exactly at T and leaves out one exactly at T - window', async () => {
@@ -491,9 +592,17 @@ describe('FeatureStore.ingest', () => {
     const rows = history()[0]?.rows ?? [];
     writeCsv(events(rows), file);
     const first = await h.store.ingest('tx', { source: file });
-    expect(first.rows).toBe(dedupe(rows).length);
+    expect(first.written).toBe(dedupe(rows).length);
     const second = await h.store.ingest('tx', { source: file });
-    expect(second).toEqual({ rows: 0, duplicates: rows.length, rejected: [] });
+    expect(second).toEqual({
+      read: rows.length,
+      filtered: 0,
+      quarantined: {},
+      duplicates: rows.length,
+      written: 0,
+      rejected: [],
+      validation: null,
+    });
     expect(await h.offline.count('features/tx')).toBe(dedupe(rows).length);
     const key = 'c000';
     const newest = Math.max(...rows.filter((r) => r.card_id === key).map((r) => r.ts as number));
@@ -528,7 +637,7 @@ describe('FeatureStore.ingest', () => {
     );
     const store = new FeatureStore({ spec, projectDir: dir, offline: h.offline, online: h.online });
     const result = await store.ingest('tx');
-    expect(result.rows).toBe(1);
+    expect(result.written).toBe(1);
     const stored = await h.offline.read('features/tx');
     expect(tableToRows(stored)).toEqual([
       { card_id: 'x', ts: T0, event_id: '', amount: 3.5, items: 1 },
@@ -551,19 +660,37 @@ describe('FeatureStore.ingest', () => {
       ].join('\n'),
     );
     const result = await h.store.ingest('tx', { source: file });
-    expect(result.rows).toBe(2);
+    expect(result.written).toBe(2);
     expect(result.rejected.map((r) => r.row)).toEqual([2, 3, 4, 5, 6]);
+    expect(result.rejected.map((r) => r.rule)).toEqual([
+      'entity_key',
+      'timestamp',
+      'timestamp',
+      'type(amount)',
+      'type(items)',
+    ]);
+    expect(result.quarantined).toEqual({
+      entity_key: 1,
+      timestamp: 2,
+      'type(amount)': 1,
+      'type(items)': 1,
+    });
+    expect(result.read).toBe(7);
     expect(result.rejected[0]?.reason).toMatch(/entity key 'card_id' is missing/);
     expect(result.rejected[1]?.reason).toMatch(/timestamp 'ts' is missing/);
     expect(result.rejected[2]?.reason).toMatch(/'not a time', not a time/);
     expect(result.rejected[3]?.reason).toMatch(/'amount' is 'lots', not a valid float/);
     expect(result.rejected[4]?.reason).toMatch(/'items' is .*1\.5.*not a valid int/);
-    const quarantined = tableToRows(await h.offline.read('quarantine/tx'));
+    // In the one quarantine format, so `ferry data quarantine show tx` lists them like any other.
+    const quarantined = await readQuarantine(h.offline, 'tx');
     expect(quarantined.map((r) => r.row).sort()).toEqual([2, 3, 4, 5, 6]);
-    expect(JSON.parse(String(quarantined.find((r) => r.row === 5)?.record))).toMatchObject({
-      card_id: 'd',
-      amount: 'lots',
-    });
+    const lots = quarantined.find((r) => r.row === 5);
+    expect(lots?.rule).toBe('type(amount)');
+    expect(lots?.reason).toMatch(/'amount' is 'lots', not a valid float/);
+    expect(lots?.source).toBe(file);
+    expect(lots?.runId).toEqual(expect.any(String));
+    expect(lots?.record).toMatchObject({ card_id: 'd', amount: 'lots' });
+    expect((await listQuarantine(h.offline)).map((q) => [q.name, q.rows])).toEqual([['tx', 5]]);
     // The row with only missing values is stored, with nulls.
     const [f] = await h.store.getOnlineVector('everything', ['f'], Date.UTC(2026, 9, 1, 0, 5));
     expect(f).toMatchObject({
@@ -757,5 +884,289 @@ describe('FeatureStore with two entities', () => {
     await expect(store.getOnlineVector('both', ['1'])).rejects.toMatchObject({
       code: 'FERRY_ARGUMENT_INVALID',
     });
+  });
+});
+
+describe('FeatureStore.ingest with steps and validation', () => {
+  const PAY = `
+entities:
+  - { name: card, keys: [card_id] }
+feature_sets:
+  - name: pay
+    entity: card
+    timestamp: ts
+    steps:
+      - { step: filter, where: amount > 0 }
+      - { step: derive, column: amount_eur, expr: amount * rate, type: float }
+    features:
+      - { name: amount_eur, type: float }
+    aggregations:
+      - { column: amount_eur, ops: [sum, count, max], windows: [1h] }
+feature_vectors:
+  - name: eur
+    features: [pay.amount_eur, pay.amount_eur_sum_1h, pay.amount_eur_count_1h, pay.amount_eur_max_1h]
+`;
+  const PAY_SCHEMA: ColumnSchema[] = [
+    { name: 'card_id', type: 'string' },
+    { name: 'ts', type: 'timestamp' },
+    { name: 'amount', type: 'float' },
+    { name: 'rate', type: 'float' },
+  ];
+
+  it('aggregates a derived column, after the filter, with exact values online and offline', async () => {
+    const pay = await open({ spec: PAY });
+    try {
+      const rows: Row[] = [
+        // Exactly one window before T: left out of the 1h window.
+        { card_id: 'a', ts: T0 - 30 * MIN, amount: 8, rate: 0.25 },
+        { card_id: 'a', ts: T0, amount: 10, rate: 0.5 },
+        { card_id: 'a', ts: T0 + 10 * MIN, amount: 40, rate: 0.25 },
+        // Filtered out: had it been kept, the sum would be 14 and the count 4.
+        { card_id: 'a', ts: T0 + 20 * MIN, amount: -7, rate: 1 },
+        { card_id: 'a', ts: T0 + 30 * MIN, amount: 3, rate: 2 },
+        { card_id: 'b', ts: T0, amount: 0, rate: 1 },
+        { card_id: 'b', ts: T0 + MIN, amount: null, rate: 1 },
+      ];
+      const result = await pay.store.ingest('pay', { table: tableFromRows(PAY_SCHEMA, rows) });
+      expect(result).toMatchObject({
+        read: 7,
+        filtered: 3,
+        quarantined: {},
+        duplicates: 0,
+        written: 4,
+      });
+      // A filtered row is counted, not quarantined.
+      expect(await pay.offline.hasTable('quarantine/pay')).toBe(false);
+
+      const at = T0 + 30 * MIN;
+      const expected = [
+        {
+          card_id: 'a',
+          amount_eur: 6,
+          amount_eur_sum_1h: 21,
+          amount_eur_count_1h: 3,
+          amount_eur_max_1h: 10,
+        },
+        {
+          card_id: 'b',
+          amount_eur: null,
+          amount_eur_sum_1h: 0,
+          amount_eur_count_1h: 0,
+          amount_eur_max_1h: null,
+        },
+      ];
+      expect(await pay.store.getOnlineVector('eur', ['a', 'b'], at)).toEqual(expected);
+      const spine = tableFromRows(
+        [
+          { name: 'card_id', type: 'string' },
+          { name: 'ts', type: 'timestamp' },
+        ],
+        [
+          { card_id: 'a', ts: at },
+          { card_id: 'b', ts: at },
+        ],
+      );
+      const training = tableToRows(await pay.store.buildTrainingSet('eur', { table: spine }));
+      expect(training).toEqual(expected.map((e) => ({ ...e, ts: at })));
+      // The offline store holds the prepared feature, not the source's columns.
+      expect((await pay.offline.read('features/pay')).columns.map((c) => c.name)).toEqual([
+        'card_id',
+        'ts',
+        'event_id',
+        'amount_eur',
+      ]);
+    } finally {
+      await pay.offline.close();
+      await pay.online.close();
+    }
+  });
+
+  const RULES = `[{ rule: range, column: amount, min: 0 }, { rule: not_null, column: country }]`;
+  const policySpec = (policy: string, named: boolean): string => `
+entities:
+  - { name: card, keys: [card_id] }
+${named ? `validations:\n  - { name: pay_rules, policy: ${policy}, rules: ${RULES} }\n` : ''}feature_sets:
+  - name: pay
+    entity: card
+    timestamp: ts
+    validation: ${named ? 'pay_rules' : `{ policy: ${policy}, rules: ${RULES} }`}
+    features:
+      - { name: amount, type: float }
+      - { name: country, type: string }
+    aggregations:
+      - { column: amount, ops: [sum, count], windows: [1h] }
+feature_vectors:
+  - { name: v, features: [pay.amount, pay.country, pay.amount_sum_1h, pay.amount_count_1h] }
+`;
+  const POLICY_SCHEMA: ColumnSchema[] = [
+    { name: 'card_id', type: 'string' },
+    { name: 'ts', type: 'timestamp' },
+    { name: 'amount', type: 'float' },
+    { name: 'country', type: 'string' },
+  ];
+  /** Rows 2, 3 and 7 fail a rule; each failing row is the newest of its card. */
+  const POLICY_ROWS: Row[] = [
+    { card_id: 'a', ts: T0, amount: 10, country: 'FR' },
+    { card_id: 'a', ts: T0 + MIN, amount: -5, country: 'FR' },
+    { card_id: 'b', ts: T0 + 2 * MIN, amount: 3, country: null },
+    { card_id: 'b', ts: T0, amount: 4, country: 'DE' },
+    { card_id: 'c', ts: T0, amount: 1, country: 'FR' },
+    { card_id: 'c', ts: T0 + MIN, amount: 2, country: 'US' },
+    // Fails both rules: quarantined under the first one in the rule set.
+    { card_id: 'd', ts: T0, amount: -1, country: null },
+  ];
+  const AT = T0 + 5 * MIN;
+
+  async function withPolicy(
+    policy: string,
+    named: boolean,
+    work: (p: Harness) => Promise<void>,
+  ): Promise<void> {
+    const p = await open({ spec: policySpec(policy, named) });
+    try {
+      await work(p);
+    } finally {
+      await p.offline.close();
+      await p.online.close();
+    }
+  }
+
+  it('quarantine: passing rows are stored, failing rows go to quarantine/<feature set> with rule and reason', async () => {
+    await withPolicy('quarantine', false, async (p) => {
+      const result = await p.store.ingest('pay', {
+        table: tableFromRows(POLICY_SCHEMA, POLICY_ROWS),
+      });
+      expect(result).toMatchObject({
+        read: 7,
+        filtered: 0,
+        quarantined: { 'range(amount)': 2, 'not_null(country)': 1 },
+        duplicates: 0,
+        written: 4,
+      });
+      expect(result.validation?.outcome).toBe('quarantined');
+      expect(result.validation?.quarantine).toEqual({ table: 'quarantine/pay', rows: 3 });
+
+      const entries = (await readQuarantine(p.offline, 'pay')).sort((x, y) => x.row - y.row);
+      expect(entries.map((e) => [e.row, e.rule])).toEqual([
+        [2, 'range(amount)'],
+        [3, 'not_null(country)'],
+        [7, 'range(amount)'],
+      ]);
+      expect(entries[0]?.reason).toMatch(/amount is -5, below the minimum 0/);
+      expect(entries[1]?.reason).toMatch(/country is missing/);
+      expect(entries[0]?.record).toEqual({ card_id: 'a', ts: T0 + MIN, amount: -5, country: 'FR' });
+      expect(entries[0]?.runId).toBe(result.validation?.runId);
+
+      expect(await p.offline.count('features/pay')).toBe(4);
+      const rows = await p.store.getOnlineVector('v', ['a', 'b', 'c', 'd'], AT);
+      expect(rows).toEqual([
+        { card_id: 'a', amount: 10, country: 'FR', amount_sum_1h: 10, amount_count_1h: 1 },
+        { card_id: 'b', amount: 4, country: 'DE', amount_sum_1h: 4, amount_count_1h: 1 },
+        { card_id: 'c', amount: 2, country: 'US', amount_sum_1h: 3, amount_count_1h: 2 },
+        { card_id: 'd', amount: null, country: null, amount_sum_1h: 0, amount_count_1h: 0 },
+      ]);
+    });
+  });
+
+  it('fail: a failing rule writes nothing to either store and says why, with the report', async () => {
+    await withPolicy('fail', true, async (p) => {
+      const error = await p.store
+        .ingest('pay', { table: tableFromRows(POLICY_SCHEMA, POLICY_ROWS) })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FerryError);
+      const ferry = error as FerryError;
+      expect(ferry.code).toBe('FERRY_VALIDATION_FAILED');
+      expect(ferry.message).toContain("rule set 'pay_rules' failed");
+      expect(ferry.message).toMatch(/range\(amount\): 2 rows, e\.g\. row 2/);
+      const report = ferry.details?.report as ValidationReport;
+      expect(report.outcome).toBe('failed');
+      expect(report.rules.map((r) => [r.name, r.failing])).toEqual([
+        ['range(amount)', 2],
+        ['not_null(country)', 2],
+      ]);
+      expect(await p.offline.hasTable('features/pay')).toBe(false);
+      expect(await p.offline.hasTable('quarantine/pay')).toBe(false);
+      expect(await p.online.readLatest('pay', ['a', 'b', 'c', 'd'])).toEqual([
+        null,
+        null,
+        null,
+        null,
+      ]);
+      const [a] = await p.store.getOnlineVector('v', ['a'], AT);
+      expect(a).toMatchObject({ amount: null, amount_count_1h: 0 });
+
+      // The same rules on rows that all pass store every row.
+      const clean = POLICY_ROWS.filter((_, i) => ![1, 2, 6].includes(i));
+      const ok = await p.store.ingest('pay', { table: tableFromRows(POLICY_SCHEMA, clean) });
+      expect(ok).toMatchObject({ read: 4, written: 4, quarantined: {} });
+      expect(ok.validation?.outcome).toBe('passed');
+    });
+  });
+
+  it('warn: every row is stored and the report says which rules failed', async () => {
+    await withPolicy('warn', false, async (p) => {
+      const result = await p.store.ingest('pay', {
+        table: tableFromRows(POLICY_SCHEMA, POLICY_ROWS),
+      });
+      expect(result).toMatchObject({ read: 7, quarantined: {}, written: 7, rejected: [] });
+      expect(result.validation?.outcome).toBe('warned');
+      expect(result.validation?.rules.map((r) => [r.name, r.failing])).toEqual([
+        ['range(amount)', 2],
+        ['not_null(country)', 2],
+      ]);
+      expect(await p.offline.hasTable('quarantine/pay')).toBe(false);
+      const [a, d] = await p.store.getOnlineVector('v', ['a', 'd'], AT);
+      expect(a).toMatchObject({ amount: -5, amount_sum_1h: 5, amount_count_1h: 2 });
+      expect(d).toMatchObject({ amount: -1, country: null, amount_count_1h: 1 });
+    });
+  });
+
+  it('names the step and the columns it had when a step does not fit the source', async () => {
+    const pay = await open({ spec: PAY });
+    try {
+      const table = tableFromRows(
+        [
+          { name: 'card_id', type: 'string' },
+          { name: 'ts', type: 'timestamp' },
+          { name: 'amount', type: 'float' },
+        ],
+        [{ card_id: 'a', ts: T0, amount: 1 }],
+      );
+      const error = (await pay.store
+        .ingest('pay', { table })
+        .catch((e: unknown) => e)) as FerryError;
+      expect(error).toBeInstanceOf(FerryError);
+      expect(error.message).toContain("feature set 'pay', step 2 (derive)");
+      expect(error.message).toContain('rate');
+      expect(await pay.offline.hasTable('features/pay')).toBe(false);
+    } finally {
+      await pay.offline.close();
+      await pay.online.close();
+    }
+  });
+
+  it('refuses a step that learns from its rows even in a spec built in code', async () => {
+    const fs = h.spec.feature_sets[0] as FeatureSetSpec;
+    const spec: ProjectSpec = {
+      ...h.spec,
+      feature_sets: [
+        { ...fs, steps: [{ step: 'scale', columns: ['amount'], method: 'standard' }] },
+      ],
+    };
+    const store = new FeatureStore({
+      spec,
+      projectDir: h.dir,
+      offline: h.offline,
+      online: h.online,
+    });
+    await expect(
+      store.ingest('tx', { table: events(history()[0]?.rows ?? []) }),
+    ).rejects.toMatchObject({
+      code: 'FERRY_CONFIG_INVALID',
+      message: expect.stringMatching(
+        /step 1 \(scale\) cannot run on a feature set: .*training recipe/,
+      ),
+    });
+    expect(await h.offline.hasTable('features/tx')).toBe(false);
   });
 });

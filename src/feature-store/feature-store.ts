@@ -11,9 +11,14 @@
  * An event is identified by (entity key, timestamp, `event_id` column if the source has one):
  * ingesting the same event twice stores it once.
  *
+ * Ingestion: read → the feature set's steps → its rule set → key, timestamp and type checks →
+ * offline and online writes, through `prepareEvents` (`ingestion.ts`), the one path every way of
+ * ingesting shares. Rows a step filters out are counted; rows set aside go to
+ * `quarantine/<feature_set>` with the rule and reason (`ferry data quarantine show`).
+ *
  * Offline layout: `features/<feature_set>` holds every event, partitioned by the UTC date of its
  * timestamp, with columns <entity key> (string), <timestamp>, `event_id` (string, '' when the
- * source has none) and the features; `quarantine/<feature_set>` holds rejected rows and why.
+ * source has none) and the features.
  *
  * Known limits:
  * - the online store keeps only the newest record per entity and the events of the last
@@ -21,29 +26,46 @@
  *   event answers null for its plain features and for windows reaching past what is kept;
  *   at or after the newest event (live traffic) it always equals the training set;
  * - ingestions of one feature set are serialised within this process only: two processes
- *   ingesting the same set at once could both store an event they each saw as new.
+ *   ingesting the same set at once could both store an event they each saw as new;
+ * - a batch file is prepared in memory as one batch (row objects), so its size is bounded by
+ *   memory; rule sets see the whole file, as their table-level rules need.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
+import type { ValidationSpec } from '../config/data-schema.js';
 import type { FeatureSetSpec, FeatureVectorSpec, ProjectSpec } from '../config/schema.js';
 import {
   getColumn,
+  schemaOf,
+  tableToRows,
   type Column,
+  type ColumnSchema,
   type ColumnType,
   type Row,
   type Scalar,
   type Table,
 } from '../core/table.js';
 import { readTable } from '../data/read.js';
+import { quarantineTableName, writeQuarantine } from '../data/validate/quarantine.js';
+import type { ResolveReference } from '../data/validate/reference.js';
+import { withQuarantine, type ValidationReport } from '../data/validate/report.js';
 import { writeTable } from '../data/write.js';
 import { FerryError } from '../errors/index.js';
-import { castKey, castTimestamp, castValue, INVALID, showValue } from './cast.js';
+import { castKey, castTimestamp, INVALID, showValue } from './cast.js';
+import {
+  compileIngestion,
+  EVENT_ID_COLUMN,
+  eventIdentity,
+  prepareEvents,
+  ruleSetOf,
+  type IngestionPlan,
+  type PreparedEvents,
+} from './ingestion.js';
 import type { OfflineStore } from './offline/offline-store.js';
 import type { OnlineEvent, OnlineRecord, OnlineStore, OnlineWrite } from './online/online-store.js';
 import { aggregationsOf, computeAggregations, type WindowAggregation } from './windows.js';
 
-/** The optional source column that tells apart two events of one entity at the same time. */
-export const EVENT_ID_COLUMN = 'event_id';
+export { EVENT_ID_COLUMN };
 /**
  * Kept beside the feature values of an online latest record, so that a later ingestion can
  * apply the same tie rule as the offline store. Feature names start with a letter, so it
@@ -65,6 +87,8 @@ export interface FeatureStoreOptions {
    * entity's newest event minus (largest window + this); replays and backtests can raise it.
    */
   readonly onlineHistoryMs?: number;
+  /** Resolves `model:` references of distribution rules in feature sets' rule sets. */
+  readonly resolveReference?: ResolveReference;
 }
 
 export interface IngestOptions {
@@ -78,16 +102,27 @@ export interface IngestOptions {
 export interface RejectedRow {
   /** 1-based position of the row among the source's data rows (the header is not counted). */
   readonly row: number;
+  /** The rule it failed: one of the rule set's, or `entity_key`, `timestamp`, `type(<column>)`. */
+  readonly rule: string;
   readonly reason: string;
 }
 
+/** Where every row read went: read = filtered + rejected + duplicates + written. */
 export interface IngestResult {
-  /** New events stored. */
-  readonly rows: number;
+  /** Rows read from the source. */
+  readonly read: number;
+  /** Rows a filter or drop_missing step removed (counted, not quarantined). */
+  readonly filtered: number;
+  /** Rows written to `quarantine/<feature_set>`, by rule. */
+  readonly quarantined: Readonly<Record<string, number>>;
   /** Events skipped because they were already stored (or repeated within the source). */
   readonly duplicates: number;
-  /** Rows that could not be stored, also written to `quarantine/<feature_set>` offline. */
+  /** New events stored offline and online. */
+  readonly written: number;
+  /** The quarantined rows, in row order, each with its rule and reason. */
   readonly rejected: RejectedRow[];
+  /** The feature set's rule set report (warnings included), or null when it has none. */
+  readonly validation: ValidationReport | null;
 }
 
 export interface TrainingSetOptions {
@@ -122,6 +157,7 @@ interface SetPlan {
   /** Feature columns that aggregations read, the only values online events need. */
   readonly aggregatedColumns: string[];
   readonly retainMs: number;
+  readonly ruleSet: ValidationSpec | null;
 }
 
 export class FeatureStore {
@@ -130,7 +166,9 @@ export class FeatureStore {
   private readonly offline: OfflineStore;
   private readonly online: OnlineStore;
   private readonly onlineHistoryMs: number;
+  private readonly resolveReference: ResolveReference | undefined;
   private readonly plans = new Map<string, SetPlan>();
+  private readonly ingestionPlans = new Map<string, IngestionPlan>();
   private readonly vectors = new Map<string, VectorPlan>();
   /** Per feature set, the tail of its ingestions: one at a time, so two never both see an event as new. */
   private readonly ingesting = new Map<string, Promise<unknown>>();
@@ -141,12 +179,14 @@ export class FeatureStore {
     this.offline = options.offline;
     this.online = options.online;
     this.onlineHistoryMs = Math.max(0, options.onlineHistoryMs ?? 0);
+    this.resolveReference = options.resolveReference;
   }
 
   /**
-   * Reads a feature set's source, stores its new events offline and online, and reports the
-   * events it skipped as already present and the rows it rejected (with reasons).
-   * @example const { rows, rejected } = await store.ingest('transactions');
+   * Reads a feature set's source, applies its steps and rules, stores its new events offline and
+   * online, quarantines the rows it sets aside, and reports where every row went. Under a rule
+   * set with policy `fail`, a failing rule throws FERRY_VALIDATION_FAILED and nothing is written.
+   * @example const { written, quarantined } = await store.ingest('transactions');
    */
   async ingest(featureSetName: string, options: IngestOptions = {}): Promise<IngestResult> {
     const plan = this.setPlan(featureSetName);
@@ -161,106 +201,65 @@ export class FeatureStore {
   }
 
   private async ingestNow(plan: SetPlan, options: IngestOptions): Promise<IngestResult> {
-    const fs = plan.spec;
     const say = options.onProgress ?? (() => undefined);
-    const { table, origin } = await this.sourceTable(fs, options);
+    const { table, origin } = await this.sourceTable(plan.spec, options);
     say(`read ${table.rowCount} rows from ${origin}`);
+    const ingestion = await this.ingestionPlan(plan, schemaOf(table), origin);
+    // The whole file is one batch, so table-level rules judge the file and `fail` stops it whole.
+    const prepared = prepareEvents(ingestion, tableToRows(table));
+    return this.storeEvents(plan, prepared, origin, say);
+  }
 
-    const tsColumn = fs.timestamp;
-    const required = [plan.keyColumn, tsColumn, ...fs.features.map((f) => f.name)];
-    const missing = [...new Set(required)].filter((name) => !getColumn(table, name));
-    if (missing.length > 0) {
-      throw new FerryError(
-        'FERRY_COLUMN_UNKNOWN',
-        `feature set '${fs.name}' needs column(s) ${missing.map((m) => `'${m}'`).join(', ')}, which ${origin} lacks; ` +
-          `its columns: ${table.columns.map((c) => c.name).join(', ')}`,
-      );
-    }
-
-    // Cast every row; a row that cannot be stored is rejected with its reason, never dropped.
-    const keyIn = getColumn(table, plan.keyColumn) as Column;
-    const tsIn = getColumn(table, tsColumn) as Column;
-    const eventIdIn = getColumn(table, EVENT_ID_COLUMN);
-    const featureIn = fs.features.map((f) => ({
-      ...f,
-      column: getColumn(table, f.name) as Column,
-    }));
-    const keys: string[] = [];
-    const times: number[] = [];
-    const eventIds: string[] = [];
-    const featureValues: Scalar[][] = fs.features.map(() => []);
-    const rejected: RejectedRow[] = [];
-    const rejectedSource: number[] = [];
-    const seen = new Set<string>();
-    let duplicates = 0;
-    rows: for (let r = 0; r < table.rowCount; r++) {
-      const reject = (reason: string): void => {
-        rejected.push({ row: r + 1, reason });
-        rejectedSource.push(r);
-      };
-      const key = castKey(keyIn.values[r]);
-      if (key === null) {
-        reject(`entity key '${plan.keyColumn}' is missing`);
-        continue;
-      }
-      if (key === INVALID) {
-        reject(
-          `entity key '${plan.keyColumn}' is ${showValue(keyIn.values[r])}, not a text or number key`,
-        );
-        continue;
-      }
-      const ts = castTimestamp(tsIn.values[r]);
-      if (ts === null) {
-        reject(`timestamp '${tsColumn}' is missing`);
-        continue;
-      }
-      if (ts === INVALID) {
-        reject(
-          `timestamp '${tsColumn}' is ${showValue(tsIn.values[r])}, not a time (use ISO 8601 or UTC milliseconds)`,
-        );
-        continue;
-      }
-      const rawId = eventIdIn?.values[r] ?? null;
-      const eventId = rawId === null ? '' : String(rawId);
-      const cast: Scalar[] = [];
-      for (const f of featureIn) {
-        const v = castValue(f.column.values[r], f.type);
-        if (v === INVALID) {
-          reject(`'${f.name}' is ${showValue(f.column.values[r])}, not a valid ${f.type}`);
-          continue rows;
-        }
-        cast.push(v);
-      }
-      const identity = eventIdentity(key, ts, eventId);
-      if (seen.has(identity)) {
-        duplicates++;
-        continue;
-      }
-      seen.add(identity);
-      keys.push(key);
-      times.push(ts);
-      eventIds.push(eventId);
-      cast.forEach((v, i) => (featureValues[i] as Scalar[]).push(v));
-    }
-
+  /**
+   * Writes a prepared batch: its rejected rows to `quarantine/<feature set>`, then its events not
+   * stored yet online and offline. Every ingestion path ends here, after {@link prepareEvents}.
+   */
+  private async storeEvents(
+    plan: SetPlan,
+    prepared: PreparedEvents,
+    origin: string,
+    say: (message: string) => void,
+  ): Promise<IngestResult> {
+    const fs = plan.spec;
+    const { accepted, rejected, report } = prepared;
+    let validation = report.validation;
     if (rejected.length > 0) {
-      await this.quarantine(fs.name, origin, table, rejected, rejectedSource);
-      say(`rejected ${rejected.length} rows (see quarantine/${fs.name})`);
+      await writeQuarantine({ offline: this.offline, name: fs.name, source: origin }, rejected, {
+        runId: validation?.runId ?? randomUUID(),
+        at: validation?.checkedAt ?? Date.now(),
+      });
+      say(`quarantined ${rejected.length} rows (ferry data quarantine show ${fs.name})`);
+      if (validation !== null && validation.rows.quarantined > 0)
+        validation = withQuarantine(
+          validation,
+          quarantineTableName(fs.name),
+          validation.rows.quarantined,
+        );
     }
+    if (report.filtered > 0) say(`${report.filtered} rows removed by the feature set's steps`);
+    const result = (written: number, duplicates: number): IngestResult => ({
+      read: report.read,
+      filtered: report.filtered,
+      quarantined: report.rejectedByRule,
+      duplicates,
+      written,
+      rejected: rejected.map((r) => ({ row: r.row, rule: r.rule, reason: r.reason })),
+      validation,
+    });
 
     // Events already stored offline are skipped; only the batch's time range needs looking at.
-    const fresh = await this.unseen(plan, keys, times, eventIds);
-    duplicates += keys.length - fresh.length;
+    const fresh = await this.unseen(plan, accepted.keys, accepted.times, accepted.eventIds);
+    const duplicates = report.duplicates + accepted.keys.length - fresh.length;
     if (fresh.length === 0) {
       say('no new events');
-      return { rows: 0, duplicates, rejected };
+      return result(0, duplicates);
     }
     const pick = <T>(values: readonly T[]): T[] => fresh.map((i) => values[i] as T);
     const batch = {
-      keys: pick(keys),
-      times: pick(times),
-      eventIds: pick(eventIds),
-      features: featureValues.map((values) => pick(values)),
+      keys: pick(accepted.keys),
+      times: pick(accepted.times),
+      eventIds: pick(accepted.eventIds),
+      features: accepted.features.map((values) => pick(values)),
     };
 
     // Online first: if the offline append then fails, a retry finds the events missing offline
@@ -270,7 +269,7 @@ export class FeatureStore {
     const offlineTable: Table = {
       columns: [
         { name: plan.keyColumn, type: 'string', values: batch.keys },
-        { name: tsColumn, type: 'timestamp', values: batch.times },
+        { name: fs.timestamp, type: 'timestamp', values: batch.times },
         { name: EVENT_ID_COLUMN, type: 'string', values: batch.eventIds },
         ...fs.features.map((f, i) => ({
           name: f.name,
@@ -280,9 +279,28 @@ export class FeatureStore {
       ],
       rowCount: fresh.length,
     };
-    await this.offline.append(plan.offlineTable, offlineTable, { timeColumn: tsColumn });
+    await this.offline.append(plan.offlineTable, offlineTable, { timeColumn: fs.timestamp });
     say(`stored ${fresh.length} new events offline (${plan.offlineTable})`);
-    return { rows: fresh.length, duplicates, rejected };
+    return result(fresh.length, duplicates);
+  }
+
+  /** The feature set compiled for rows of `input` (cached: one compile per set and schema). */
+  private async ingestionPlan(
+    plan: SetPlan,
+    input: readonly ColumnSchema[],
+    origin: string,
+  ): Promise<IngestionPlan> {
+    const id = `${plan.spec.name}\u0000${JSON.stringify(input)}`;
+    const cached = this.ingestionPlans.get(id);
+    if (cached) return cached;
+    const compiled = await compileIngestion(plan.spec, plan.keyColumn, plan.ruleSet, input, {
+      tableRules: true,
+      baseDir: this.projectDir,
+      origin,
+      ...(this.resolveReference ? { resolveReference: this.resolveReference } : {}),
+    });
+    this.ingestionPlans.set(id, compiled);
+    return compiled;
   }
 
   /**
@@ -570,31 +588,6 @@ export class FeatureStore {
     say(`appended ${n} events online for window aggregations`);
   }
 
-  private async quarantine(
-    featureSet: string,
-    origin: string,
-    source: Table,
-    rejected: readonly RejectedRow[],
-    sourceRows: readonly number[],
-  ): Promise<void> {
-    const now = Date.now();
-    const records = sourceRows.map((r) => {
-      const record: Record<string, Scalar> = {};
-      for (const c of source.columns) record[c.name] = c.values[r] ?? null;
-      return JSON.stringify(record);
-    });
-    await this.offline.append(`quarantine/${featureSet}`, {
-      columns: [
-        { name: 'quarantined_at', type: 'timestamp', values: rejected.map(() => now) },
-        { name: 'source', type: 'string', values: rejected.map(() => origin) },
-        { name: 'row', type: 'int', values: rejected.map((r) => r.row) },
-        { name: 'reason', type: 'string', values: rejected.map((r) => r.reason) },
-        { name: 'record', type: 'string', values: records },
-      ],
-      rowCount: rejected.length,
-    });
-  }
-
   /* ------------------------------------------------------------------ point-in-time join */
 
   /** Fills `out` (feature name → values by label row) from the offline store, one query per feature set. */
@@ -685,6 +678,7 @@ export class FeatureStore {
       retainMs:
         Math.max(0, ...aggregations.map((a) => a.windowMs)) +
         Math.max(fs.online_history, this.onlineHistoryMs),
+      ruleSet: ruleSetOf(this.spec, fs),
     };
     this.plans.set(name, plan);
     return plan;
@@ -820,10 +814,6 @@ function aggregationSql(plan: SetPlan, selection: SetSelection, spineSql: string
 }
 
 /* -------------------------------------------------------------------- helpers */
-
-function eventIdentity(key: string, ts: number, eventId: string): string {
-  return `${key}\u0000${ts}\u0000${eventId}`;
-}
 
 /** Whether event (ts, eventId) comes after (otherTs, otherId) under the tie rule. */
 function isAfter(ts: number, eventId: string, otherTs: number, otherId: string): boolean {

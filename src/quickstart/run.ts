@@ -123,7 +123,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   try {
     say('2/7 Ingesting feature set "transactions" (offline Parquet + online SQLite) ...');
     const ingested = await ws.features.ingest('transactions');
-    say(`    ${ingested.rows} events, windows 10m/1h/1d`);
+    say(`    ${ingested.written} events, windows 10m/1h/1d`);
 
     say('3/7 Building a point-in-time-correct training set from vector "card_history" ...');
     const trainingSet = await ws.features.buildTrainingSet('card_history');

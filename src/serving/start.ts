@@ -81,6 +81,10 @@ export async function startServer(
     }
     throw error;
   }
+  // Listening first lets /v2/health/live answer during a long load; returning only once the
+  // models are loaded means whoever started the server (the CLI prints "Serving ...") hands out
+  // a URL that is ready. A model that fails to load keeps the server up and not ready.
+  await catalog.whenLoaded();
   return {
     url: address,
     app,

@@ -3,31 +3,57 @@
  * the predictor that runs it. Training writes it; `src/serving/runtimes/native.ts` loads it. The
  * predictor compiles everything into typed arrays and Maps once, so a one-row prediction only
  * allocates its small input and output buffers.
+ *
+ * Version 2 may embed the fitted preparation recipe the model was trained on (`recipe`): the
+ * signature's inputs are then the raw columns callers send (the recipe's source columns that
+ * reach a feature, and the columns its merges add), and the predictor runs the recipe's
+ * request-time steps (`applyToRows`) before its own preprocessing, so serving applies exactly
+ * what training applied. Steps that remove rows (filter, drop_missing) chose the training rows
+ * and do not run at request time: every row of a request gets a prediction (see
+ * `recipe-model.ts` for why). Version 1 documents, and version 2 ones without a recipe, load as
+ * they always did.
  */
-import type { Label, LoadedModel, ModelSignature, Prediction } from '../core/model.js';
-import type { Table } from '../core/table.js';
-import { FerryError } from '../errors/index.js';
+import type { Label, LoadedModel, ModelInput, ModelSignature, Prediction } from '../core/model.js';
+import { tableFromRows, tableToRows, type Table } from '../core/table.js';
+import { parseFittedRecipe, type FittedRecipe } from '../data/prep/fitted.js';
+import { applyToRows } from '../data/prep/row.js';
+import { FerryError, isFerryError } from '../errors/index.js';
 import { compileForest, predictForestRaw, type GbdtModel } from './algorithms/gbdt.js';
 import { compileLinear, predictLinearRaw, type LinearModel } from './algorithms/linear.js';
 import { toProbabilities } from './algorithms/objective.js';
+import { recipeInputs, recipeSha256, servingRecipe } from './recipe-model.js';
 import {
   createTransformer,
   type FeatureTransform,
   type Matrix,
   type PreprocessSpec,
-  type Transformer,
 } from './preprocess.js';
 
 export const NATIVE_FORMAT = 'ferry-native';
-/** Bumped on any change a previous predictor could not read. */
-export const NATIVE_FORMAT_VERSION = 1;
+/** Bumped on any change a previous predictor could not read; 2 added `recipe`. */
+export const NATIVE_FORMAT_VERSION = 2;
+/** The versions this predictor reads. */
+export const NATIVE_FORMAT_VERSIONS: readonly NativeFormatVersion[] = [1, 2];
+export type NativeFormatVersion = 1 | 2;
 
 export type AlgorithmModel = LinearModel | GbdtModel;
 
+/** The preparation a model runs on its raw inputs before its preprocessing (version 2). */
+export interface EmbeddedRecipe {
+  /** The fitted recipe, as training fitted it. */
+  readonly fitted: FittedRecipe;
+  /** `recipeSha256(fitted)`, as recorded in the model's lineage; checked on load. */
+  readonly sha256: string;
+  /** The prepared columns the preprocessing reads, in its order (the model's features). */
+  readonly features: readonly ModelInput[];
+}
+
 export interface NativeModelDocument {
   readonly format: typeof NATIVE_FORMAT;
-  readonly version: typeof NATIVE_FORMAT_VERSION;
+  readonly version: NativeFormatVersion;
+  /** With a recipe, `inputs` are the raw columns; the features are `recipe.features`. */
   readonly signature: ModelSignature;
+  readonly recipe?: EmbeddedRecipe;
   readonly preprocess: PreprocessSpec;
   readonly model: AlgorithmModel;
 }
@@ -145,6 +171,70 @@ function checkModel(v: unknown, width: number, outputs: number): AlgorithmModel 
 }
 
 /**
+ * A model trained on a recipe's prepared rows (a document whose signature lists prepared
+ * columns), turned into one that takes the recipe's raw columns and embeds the fitted recipe.
+ * Throws FERRY_DATA_EMPTY when no raw column reaches the model.
+ * @example const doc = embedRecipe(decodeNativeModel(result.artifact), report.fitted);
+ */
+export function embedRecipe(doc: NativeModelDocument, fitted: FittedRecipe): NativeModelDocument {
+  const features = doc.signature.inputs;
+  const { inputs } = recipeInputs(
+    fitted,
+    features.map((f) => f.name),
+    doc.signature.target,
+  );
+  if (inputs.length === 0) {
+    throw new FerryError(
+      'FERRY_DATA_EMPTY',
+      `no column of recipe '${fitted.recipe}' reaches the model's features (${features.map((f) => f.name).join(', ')}); keep at least one source column`,
+    );
+  }
+  return {
+    format: NATIVE_FORMAT,
+    version: 2,
+    signature: { ...doc.signature, inputs },
+    recipe: { fitted, sha256: recipeSha256(fitted), features },
+    preprocess: doc.preprocess,
+    model: doc.model,
+  };
+}
+
+function checkInputs(v: unknown, name: string): ModelInput[] {
+  if (
+    !Array.isArray(v) ||
+    !v.every((i) => isObject(i) && typeof i.name === 'string' && typeof i.type === 'string')
+  ) {
+    throw invalid(`${name} malformed`);
+  }
+  return v as ModelInput[];
+}
+
+function checkRecipe(v: unknown, signature: ModelSignature): EmbeddedRecipe {
+  if (!isObject(v)) throw invalid('recipe malformed');
+  let fitted: FittedRecipe;
+  try {
+    fitted = parseFittedRecipe(v.fitted, 'the embedded recipe');
+  } catch (cause) {
+    throw invalid(isFerryError(cause) ? cause.message : 'embedded recipe malformed', cause);
+  }
+  if (v.sha256 !== recipeSha256(fitted)) {
+    throw invalid(`the embedded recipe does not match its SHA-256 (${String(v.sha256)})`);
+  }
+  const features = checkInputs(v.features, 'recipe features');
+  const prepared = new Set(fitted.schema.map((c) => c.name));
+  const missing = features.find((f) => !prepared.has(f.name));
+  if (missing) throw invalid(`feature '${missing.name}' is not an output of the recipe`);
+  // Callers may send only what the recipe reads: its source's columns and merged ones.
+  const raw = new Set(fitted.source.schema.map((c) => c.name));
+  for (const step of fitted.steps) {
+    if (step.step === 'merge') for (const c of step.columns) raw.add(c.to);
+  }
+  const unread = signature.inputs.find((i) => !raw.has(i.name));
+  if (unread) throw invalid(`input '${unread.name}' is not a column the recipe reads`);
+  return { fitted, sha256: v.sha256, features };
+}
+
+/**
  * Parses and validates artifact bytes; throws FERRY_MODEL_INVALID on anything unexpected.
  * @example const doc = decodeNativeModel(await fs.promises.readFile('model.json'));
  */
@@ -158,16 +248,24 @@ export function decodeNativeModel(bytes: Uint8Array): NativeModelDocument {
   if (!isObject(parsed) || parsed.format !== NATIVE_FORMAT) {
     throw invalid(`not a '${NATIVE_FORMAT}' document`);
   }
-  if (parsed.version !== NATIVE_FORMAT_VERSION) {
+  const version = parsed.version;
+  if (!NATIVE_FORMAT_VERSIONS.includes(version as NativeFormatVersion)) {
     throw invalid(
-      `format version ${String(parsed.version)} is not supported (this Ferry reads version ${NATIVE_FORMAT_VERSION})`,
+      `format version ${String(version)} is not supported (this Ferry reads versions ${NATIVE_FORMAT_VERSIONS.join(' and ')})`,
     );
   }
   const signature = checkSignature(parsed.signature);
-  const preprocess = checkPreprocess(parsed.preprocess, signature.inputs.length);
+  let recipe: EmbeddedRecipe | undefined;
+  if (parsed.recipe !== undefined) {
+    if (version === 1) throw invalid('a version 1 document cannot embed a recipe');
+    recipe = checkRecipe(parsed.recipe, signature);
+  }
+  const features = recipe?.features ?? signature.inputs;
+  const preprocess = checkPreprocess(parsed.preprocess, features.length);
   preprocess.transforms.forEach((t: FeatureTransform, i) => {
-    if (t.column !== signature.inputs[i]?.name)
-      throw invalid('preprocess columns differ from inputs');
+    if (t.column !== features[i]?.name) {
+      throw invalid(`preprocess columns differ from ${recipe ? 'the recipe features' : 'inputs'}`);
+    }
   });
   const classes = signature.classes?.length ?? 0;
   const outputs = signature.task === 'regression' ? 1 : classes === 2 ? 1 : classes;
@@ -176,16 +274,53 @@ export function decodeNativeModel(bytes: Uint8Array): NativeModelDocument {
     signature.task === 'regression' ? 'regression' : classes === 2 ? 'binary' : 'multiclass';
   if (model.objective !== expected)
     throw invalid(`objective '${model.objective}' does not fit the task`);
-  return parsed as unknown as NativeModelDocument;
+  const doc = parsed as unknown as NativeModelDocument;
+  return recipe === undefined ? doc : { ...doc, recipe };
 }
 
-/** Runs a native model document in memory. */
+/**
+ * The recipe's request-time steps as a function of a raw input table to the prepared table the
+ * preprocessing reads: one prepared row per input row, in order.
+ */
+function recipePreparer(
+  signature: ModelSignature,
+  recipe: EmbeddedRecipe,
+): (input: Table) => Table {
+  const serving = servingRecipe(recipe.fitted);
+  const schema = recipe.fitted.schema;
+  return (input) => {
+    const given = new Set(input.columns.map((c) => c.name));
+    for (const i of signature.inputs) {
+      if (i.optional !== true && !given.has(i.name)) {
+        throw new FerryError(
+          'FERRY_INPUT_MISSING',
+          `input column '${i.name}' is missing; columns given: ${[...given].join(', ') || '(none)'}`,
+          { details: { column: i.name } },
+        );
+      }
+    }
+    const { rows, removed } = applyToRows(serving, tableToRows(input));
+    if (removed > 0) {
+      throw new FerryError(
+        'FERRY_INTERNAL',
+        `recipe '${recipe.fitted.recipe}' removed ${removed} request row(s); request-time steps must keep every row`,
+      );
+    }
+    return tableFromRows(schema, rows);
+  };
+}
+
+/**
+ * Runs a native model document in memory. With an embedded recipe it takes raw rows, prepares
+ * them with the recipe, and predicts with `inner`, the model of prepared rows.
+ */
 export class NativePredictor implements LoadedModel {
   readonly signature: ModelSignature;
   readonly document: NativeModelDocument;
-  private readonly transformer: Transformer;
-  private readonly raw: (x: Matrix) => Float64Array;
-  private readonly classes: readonly Label[];
+  /** The predictor of prepared rows (the features): itself when the model has no recipe. */
+  readonly inner: NativePredictor;
+  private readonly run: (input: Table) => Prediction;
+  private readonly preparer: ((input: Table) => Table) | null;
 
   /**
    * @example const predictor = new NativePredictor(decodeNativeModel(bytes)); predictor.predict(table);
@@ -193,32 +328,66 @@ export class NativePredictor implements LoadedModel {
   constructor(doc: NativeModelDocument) {
     this.document = doc;
     this.signature = doc.signature;
-    this.transformer = createTransformer(doc.preprocess);
-    this.classes = doc.signature.classes ?? [];
+    if (doc.recipe !== undefined) {
+      const inner = new NativePredictor({
+        format: doc.format,
+        version: doc.version,
+        signature: { ...doc.signature, inputs: doc.recipe.features },
+        preprocess: doc.preprocess,
+        model: doc.model,
+      });
+      const prepare = recipePreparer(doc.signature, doc.recipe);
+      this.inner = inner;
+      this.preparer = prepare;
+      this.run = (input) => inner.predict(prepare(input));
+      return;
+    }
+    this.inner = this;
+    this.preparer = null;
+    const transformer = createTransformer(doc.preprocess);
+    const classes = doc.signature.classes ?? [];
+    let raw: (x: Matrix) => Float64Array;
     if (doc.model.kind === 'linear') {
       const compiled = compileLinear(doc.model);
-      this.raw = (x) => predictLinearRaw(compiled, x);
+      raw = (x) => predictLinearRaw(compiled, x);
     } else {
       const compiled = compileForest(doc.model);
-      this.raw = (x) => predictForestRaw(compiled, x);
+      raw = (x) => predictForestRaw(compiled, x);
     }
+    this.run = (input) => predictMatrix(doc, transformer.transform(input), raw, classes);
   }
 
   predict(input: Table): Prediction {
-    const x = this.transformer.transform(input);
-    const raw = this.raw(x);
-    const rows = x.rows;
-    if (this.signature.task === 'regression') return { predict: Array.from(raw) };
-    const k = this.classes.length;
-    const objective = this.document.model.objective;
-    const proba = toProbabilities(objective, raw, rows, k);
-    const predict: Label[] = new Array<Label>(rows);
-    for (let i = 0; i < rows; i++) {
-      let best = 0;
-      for (let c = 1; c < k; c++)
-        if ((proba[i * k + c] as number) > (proba[i * k + best] as number)) best = c;
-      predict[i] = this.classes[best] as Label;
-    }
-    return { predict, proba };
+    return this.run(input);
   }
+
+  /**
+   * The rows `inner` reads for these inputs: the embedded recipe's output (one row per input
+   * row), or the input itself when the model has no recipe.
+   * @example const features = predictor.prepare(requestTable); // what the model saw, for explanations and logs
+   */
+  prepare(input: Table): Table {
+    return this.preparer === null ? input : this.preparer(input);
+  }
+}
+
+function predictMatrix(
+  doc: NativeModelDocument,
+  x: Matrix,
+  rawOf: (x: Matrix) => Float64Array,
+  classes: readonly Label[],
+): Prediction {
+  const raw = rawOf(x);
+  const rows = x.rows;
+  if (doc.signature.task === 'regression') return { predict: Array.from(raw) };
+  const k = classes.length;
+  const proba = toProbabilities(doc.model.objective, raw, rows, k);
+  const predict: Label[] = new Array<Label>(rows);
+  for (let i = 0; i < rows; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++)
+      if ((proba[i * k + c] as number) > (proba[i * k + best] as number)) best = c;
+    predict[i] = classes[best] as Label;
+  }
+  return { predict, proba };
 }

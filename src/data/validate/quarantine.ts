@@ -9,8 +9,8 @@
  * | row | int | 1-based row number in the source (the header not counted) |
  * | reason | string | why, naming the value |
  * | record | string | the row as JSON (timestamps as UTC ms) |
- * | rule | string | the rule that failed, e.g. `range(amount)` (null for ingestion rejects) |
- * | run_id | string | the validation run (null for ingestion rejects) |
+ * | rule | string | the rule that failed, e.g. `range(amount)`, or `entity_key`, `timestamp`, `type(<feature>)` for ingestion rejects (null in files written before 0.1) |
+ * | run_id | string | the validation or ingestion run |
  *
  * `rule` and `run_id` came after the first three writers; the offline store reads a column a
  * file lacks as null, so older rows and newer rows share one table.

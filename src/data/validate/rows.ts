@@ -76,6 +76,11 @@ export class SeenKeys {
 export interface CheckOptions {
   /** Row number of the batch's first row (default 1); reasons and the quarantine use it. */
   readonly firstRow?: number;
+  /**
+   * The source row number of each row of the batch, when they are not consecutive (rows a
+   * filter removed before the check); overrides `firstRow`.
+   */
+  readonly rowNumbers?: readonly number[];
   readonly seen?: SeenKeys;
   /** Check table-level rules on this batch too (default false: they are reported as skipped). */
   readonly tableRules?: boolean;
@@ -132,7 +137,7 @@ export class CompiledRules {
     );
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i] as Row;
-      const number = firstRow + i;
+      const number = options.rowNumbers?.[i] ?? firstRow + i;
       let first = -1;
       let firstSeenOfFirst: FirstSeen | undefined;
       for (let r = 0; r < rowRules.length; r++) {

@@ -1,6 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ModelSignature } from '../../core/model.js';
 import { tableFromRows, type ColumnSchema, type Row, type Table } from '../../core/table.js';
+import {
+  FITTED_RECIPE_FORMAT,
+  type FittedRecipe,
+  type FittedStep,
+} from '../../data/prep/fitted.js';
+import { applyToRows } from '../../data/prep/row.js';
+import { kindOf } from '../../data/prep/steps/index.js';
 import {
   compileForest,
   fitGbdt,
@@ -9,14 +16,18 @@ import {
 } from '../../training/algorithms/gbdt.js';
 import { fitLogistic } from '../../training/algorithms/linear.js';
 import {
+  decodeNativeModel,
+  embedRecipe,
   encodeNativeModel,
   NATIVE_FORMAT,
   NATIVE_FORMAT_VERSION,
   NativePredictor,
+  type EmbeddedRecipe,
   type NativeModelDocument,
 } from '../../training/native-model.js';
 import { fit, transform } from '../../training/preprocess.js';
 import { createRng } from '../../training/random.js';
+import { recipeSha256 } from '../../training/recipe-model.js';
 import { trainModel } from '../../training/train.js';
 import { nativeRuntime } from './native.js';
 
@@ -188,5 +199,170 @@ describe('native runtime', () => {
     expect(() => loaded.predict(partial)).toThrow(
       expect.objectContaining({ code: 'FERRY_INPUT_MISSING' }),
     );
+  });
+});
+
+/** A fitted recipe from hand-written steps, its output schema as the steps define it. */
+function fittedOf(source: ColumnSchema[], steps: FittedStep[]): FittedRecipe {
+  let schema: ColumnSchema[] = source;
+  for (const step of steps) schema = kindOf(step.step).schema(step as never, schema);
+  return {
+    format: FITTED_RECIPE_FORMAT,
+    recipe: 'payments',
+    source: { name: 'payments', type: 'csv', schema: source },
+    fittedOn: 'all',
+    fitRows: 400,
+    steps,
+    schema,
+    createdAt: '2024-07-01T00:00:00.000Z',
+  };
+}
+
+const RAW: ColumnSchema[] = [
+  { name: 'id', type: 'string' },
+  { name: 'amount', type: 'string' },
+  { name: 'color', type: 'string' },
+  { name: 'label', type: 'string' },
+];
+
+/** Amounts as French text; refunds (negative) are filtered out of training. */
+const RECIPE = fittedOf(RAW, [
+  { step: 'cast', column: 'amount', from: 'string', to: 'float', options: { decimal: ',' } },
+  { step: 'filter', where: 'amount is null or amount >= 0' },
+  { step: 'fill', with: 'median', values: [{ column: 'amount', type: 'float', value: 0.5 }] },
+  { step: 'derive', column: 'big', expr: 'amount > 0.5', exprType: 'bool', type: 'bool' },
+  {
+    step: 'encode',
+    method: 'one_hot',
+    column: 'color',
+    type: 'string',
+    min_count: 1,
+    categories: [
+      { value: 'blue', column: 'color_blue' },
+      { value: 'red', column: 'color_red' },
+    ],
+    other: 'color_other',
+  },
+  { step: 'drop', columns: ['id'] },
+]);
+
+const french = (x: number): string => x.toFixed(3).replace('.', ',');
+
+describe('native runtime, with an embedded recipe', () => {
+  const rand = createRng(5);
+  const raw = Array.from({ length: 400 }, (_, i) => {
+    const x = rand() * (i % 10 === 0 ? -1 : 1);
+    const color = (['red', 'green', 'blue'] as const)[i % 3] as string;
+    return {
+      id: `p${i}`,
+      amount: french(x),
+      color,
+      label: x > 0.5 || color === 'red' ? 'yes' : 'no',
+    };
+  });
+  const prepared = applyToRows(RECIPE, raw).rows;
+  const inputs: ColumnSchema[] = [
+    { name: 'amount', type: 'string' },
+    { name: 'color', type: 'string' },
+  ];
+  let doc: NativeModelDocument;
+  let recipe: EmbeddedRecipe;
+
+  beforeAll(async () => {
+    const trained = await trainModel(tableFromRows(RECIPE.schema, prepared), {
+      target: 'label',
+      seed: 1,
+    });
+    doc = embedRecipe(decodeNativeModel(trained.artifact), RECIPE);
+    recipe = doc.recipe as EmbeddedRecipe;
+  });
+
+  it('takes the raw columns and predicts what the model predicts on prepared rows', async () => {
+    expect(prepared.length).toBeLessThan(raw.length);
+    expect(doc.version).toBe(2);
+    expect(doc.signature.inputs).toEqual(inputs);
+    expect(recipe.sha256).toBe(recipeSha256(RECIPE));
+    expect(recipe.features.map((f) => f.name)).not.toContain('label');
+    const loaded = (await nativeRuntime.load(encodeNativeModel(doc))) as NativePredictor;
+    const live = [
+      { amount: '0,9', color: 'green' },
+      { amount: '0,1', color: 'green' },
+      { amount: '', color: 'red' },
+      { amount: 'n/a', color: 'purple' },
+    ];
+    const fromRaw = loaded.predict(tableFromRows(inputs, live));
+    const byHand = tableFromRows(RECIPE.schema, [
+      { amount: 0.9, big: true, color_blue: 0, color_red: 0, color_other: 1 },
+      { amount: 0.1, big: false, color_blue: 0, color_red: 0, color_other: 1 },
+      { amount: 0.5, big: false, color_blue: 0, color_red: 1, color_other: 0 },
+      { amount: 0.5, big: false, color_blue: 0, color_red: 0, color_other: 1 },
+    ]);
+    expect(fromRaw).toEqual(loaded.inner.predict(byHand));
+    expect(fromRaw.predict.slice(0, 3)).toEqual(['yes', 'no', 'yes']);
+  });
+
+  it('predicts every row, those the recipe filtered out of training included', async () => {
+    const loaded = await nativeRuntime.load(encodeNativeModel(doc));
+    const { predict, proba } = await loaded.predict(
+      tableFromRows(inputs, [
+        { amount: '-3,5', color: 'red' },
+        { amount: '0,7', color: 'blue' },
+      ]),
+    );
+    expect(predict).toHaveLength(2);
+    expect(proba).toHaveLength(4);
+  });
+
+  it('names a missing raw input with FERRY_INPUT_MISSING', async () => {
+    const loaded = await nativeRuntime.load(encodeNativeModel(doc));
+    const partial = tableFromRows([{ name: 'color', type: 'string' }], [{ color: 'red' }]);
+    expect(() => loaded.predict(partial)).toThrow(
+      expect.objectContaining({
+        code: 'FERRY_INPUT_MISSING',
+        message: expect.stringContaining("'amount'"),
+      }),
+    );
+  });
+
+  it('refuses an embedded recipe that was changed, or that a version 1 document carries', async () => {
+    const invalid = (pattern: RegExp) =>
+      expect.objectContaining({
+        code: 'FERRY_MODEL_INVALID',
+        message: expect.stringMatching(pattern),
+      });
+    const steps = RECIPE.steps.map((s) =>
+      s.step === 'fill'
+        ? { ...s, values: [{ column: 'amount', type: 'float' as const, value: 9 }] }
+        : s,
+    );
+    const changed = { ...doc, recipe: { ...recipe, fitted: { ...RECIPE, steps } } };
+    await expect(nativeRuntime.load(encodeNativeModel(changed))).rejects.toThrow(
+      invalid(/SHA-256/),
+    );
+    await expect(nativeRuntime.load(encodeNativeModel({ ...doc, version: 1 }))).rejects.toThrow(
+      invalid(/version 1/),
+    );
+    const unread = {
+      ...doc,
+      signature: {
+        ...doc.signature,
+        inputs: [...doc.signature.inputs, { name: 'nope', type: 'float' as const }],
+      },
+    };
+    await expect(nativeRuntime.load(encodeNativeModel(unread))).rejects.toThrow(invalid(/'nope'/));
+  });
+});
+
+describe('native runtime, older artifacts', () => {
+  it('loads a version 1 document and predicts as before', async () => {
+    const table = tableFromRows(schema, makeRows(300, 4));
+    const doc = gbdtDocument(table);
+    const v1 = { ...doc, version: 1 as const };
+    const loaded = (await nativeRuntime.load(encodeNativeModel(v1))) as NativePredictor;
+    expect(loaded.document.version).toBe(1);
+    expect(loaded.inner).toBe(loaded);
+    const live = tableFromRows(schema, makeRows(50, 5));
+    expect(loaded.prepare(live)).toBe(live);
+    expect(loaded.predict(live)).toEqual(new NativePredictor(doc).predict(live));
   });
 });

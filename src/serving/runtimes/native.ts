@@ -2,6 +2,8 @@
  * The native model runtime: runs artifacts trained by Ferry (`src/training`) in TypeScript, with
  * no native dependency. The artifact format and the predictor live with the training code that
  * writes them; this file is the ModelRuntime face the registry and the serving engine use.
+ * Artifacts of format versions 1 and 2 load; a version 2 artifact trained on a preparation recipe
+ * takes the recipe's raw columns and prepares them itself, so callers send rows as they come.
  */
 import type { LoadedModel, ModelRuntime } from '../../core/model.js';
 import { decodeNativeModel, NativePredictor } from '../../training/native-model.js';
