@@ -1,0 +1,39 @@
+/**
+ * Ferry's TypeScript API: the handful of names a backend needs to run the same loop as the CLI.
+ * Everything else is internal and may change between versions.
+ *
+ * @example
+ * import { loadProject, openWorkspace, runTrainingJob, readTable } from 'ferry';
+ * const ws = await openWorkspace(loadProject('.'));
+ * try {
+ *   const table = await readTable('data/train.csv');
+ *   await runTrainingJob(ws.metadata, ws.registry, { table, target: 'label', model: 'churn' });
+ * } finally {
+ *   await ws.close();
+ * }
+ */
+export { loadProject, parseProjectSpec, type Project, type ProjectSpec } from './config/index.js';
+export { FerryError, ERROR_CODES, type ErrorCode } from './errors/index.js';
+export type { Table, Column, ColumnType, Row, Scalar } from './core/table.js';
+export type { ModelSignature, Prediction, LoadedModel, ModelRuntime } from './core/model.js';
+export type { TableProfile } from './core/profile.js';
+export { openWorkspace, type Workspace } from './project/workspace.js';
+export { readTable, writeTable } from './data/index.js';
+export { profileTable } from './data/profile.js';
+export { parseExpression, compileToFunction, compileToSql } from './data/expr/index.js';
+export {
+  runRecipe,
+  applyToRow,
+  applyToRows,
+  loadFittedRecipe,
+  type FittedRecipe,
+  type PrepReport,
+} from './data/prep/index.js';
+export { validateRows, compileRules, type ValidationReport } from './data/validate/index.js';
+export { FeatureStore, type IngestResult } from './feature-store/index.js';
+export { trainModel, type TrainResult } from './training/index.js';
+export { runTrainingJob, runRecipeTrainingJob } from './training/job.js';
+export { ModelRegistry, parseModelRef } from './registry/index.js';
+export { startServer, type RunningServer } from './serving/start.js';
+export { monitorModel, type MonitorReport } from './monitoring/monitor.js';
+export { FERRY_VERSION } from './version.js';
