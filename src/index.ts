@@ -18,7 +18,7 @@ export type { Table, Column, ColumnType, Row, Scalar } from './core/table.js';
 export type { ModelSignature, Prediction, LoadedModel, ModelRuntime } from './core/model.js';
 export type { TableProfile } from './core/profile.js';
 export { openWorkspace, type Workspace } from './project/workspace.js';
-export { readTable, writeTable } from './data/index.js';
+export { readTable, readSource, writeTable } from './data/index.js';
 export { profileTable } from './data/profile.js';
 export { parseExpression, compileToFunction, compileToSql } from './data/expr/index.js';
 export {

@@ -1,22 +1,69 @@
 /**
- * Reads a data file (CSV, Parquet, JSON lines) into a Table through DuckDB, which detects
- * column types. Types map onto Ferry's: DOUBLE/FLOAT/DECIMAL → float, integers → int,
- * BOOLEAN → bool, DATE/TIMESTAMP(TZ) → timestamp (UTC ms), anything else → string.
+ * Reading a data file (CSV, Parquet, JSON lines) into a Table, through the one source reader of
+ * `source.ts`: `ferry train --data`, `ferry data profile`, the feature store and recipes all
+ * parse, type and check a file the same way. CSV columns are typed from every value with Ferry's
+ * grammars (int, float, bool, timestamp as UTC ms, else string), JSON lines from every line, and
+ * Parquet by its own types; a ferry.yaml source's read options and `schema:` apply.
+ *
+ * Nothing is left out silently. A CSV line that cannot be parsed (wrong column count, broken
+ * quoting, invalid encoding) is left out of the table and reported with its line number, and a
+ * value that does not fit its column's type (a declared type, a non-finite float, an integer
+ * beyond 2^53) is read as null and counted:
+ * - {@link readSource} returns both with the table, for callers that report them their own way;
+ * - {@link readTable} passes them to `onIssues`, which by default emits a process warning
+ *   (`FerryDataWarning`, printed on stderr) with the counts and the first line numbers. A warning
+ *   rather than an error, so that one bad line in a large export does not stop training; a file
+ *   with no readable line at all is FERRY_DATA_UNREADABLE.
  */
-import { statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DataSourceSpec } from '../config/data-schema.js';
 import type { Table } from '../core/table.js';
 import { FerryError } from '../errors/index.js';
-import { quoteIdent, quoteString, resultToTable, withDuckDB } from './duckdb.js';
+import { quoteIdent, resultToTable, withDuckDB } from './duckdb.js';
+import { openSource, type MalformedLine } from './source.js';
 
 export type TableFormat = 'csv' | 'parquet' | 'jsonl';
+
+/** Lines a read left out: how many, and the first ones, first lines first. */
+export interface MalformedLines {
+  readonly count: number;
+  readonly examples: readonly MalformedLine[];
+}
+
+/** A table read from a source, with what the read set aside. */
+export interface SourceRead {
+  readonly table: Table;
+  /** CSV lines that could not be parsed and are not in the table. */
+  readonly malformed: MalformedLines;
+  /** Per column, values read as null because they did not fit the column's type. */
+  readonly conversionFailures: Readonly<Record<string, number>>;
+}
+
+/** What {@link readTable} hands to `onIssues` when a read set something aside. */
+export interface ReadIssues extends Omit<SourceRead, 'table'> {
+  /** The file as the caller named it. */
+  readonly file: string;
+}
+
+export interface ReadSourceOptions {
+  /** Accept a file with a header and no rows (else FERRY_DATA_EMPTY). */
+  readonly allowEmpty?: boolean;
+  /** Malformed lines to keep as examples (default 20). */
+  readonly maxExamples?: number;
+}
 
 export interface ReadTableOptions {
   /** The file's format; by default from its extension (.csv/.tsv/.txt, .parquet/.pq, .jsonl/.ndjson). */
   readonly format?: TableFormat;
   /** Accept a file with a header and no rows (else FERRY_DATA_EMPTY). */
   readonly allowEmpty?: boolean;
+  /**
+   * Called once when lines were left out or values read as null; by default a process warning
+   * on stderr. Pass `() => {}` to ignore them, or throw from it to refuse such a file.
+   */
+  readonly onIssues?: (issues: ReadIssues) => void;
 }
 
 const EXTENSIONS: Record<string, TableFormat> = {
@@ -35,7 +82,53 @@ export function formatOf(file: string): TableFormat | null {
 }
 
 /**
- * Reads a whole file into memory as a Table.
+ * Reads a ferry.yaml source (with its read options and `schema:` types) into memory as a Table,
+ * with the malformed lines and conversion failures. Relative paths start at `baseDir`. Errors
+ * are those of `openSource`: FERRY_DATA_UNREADABLE, FERRY_DATA_EMPTY, FERRY_CONFIG_INVALID,
+ * FERRY_COLUMN_UNKNOWN.
+ * @example
+ * const { table, malformed } = await readSource(
+ *   { type: 'csv', path: 'data/tx.csv', options: { delimiter: ';' }, schema: { card_id: 'string' } },
+ *   projectDir,
+ * );
+ */
+export async function readSource(
+  spec: DataSourceSpec,
+  baseDir: string,
+  options: ReadSourceOptions = {},
+): Promise<SourceRead> {
+  const stageDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-read-'));
+  try {
+    return await withDuckDB(async (connection) => {
+      const source = await openSource(connection, spec, baseDir, { ...options, stageDir });
+      const schema = source.relation.schema;
+      // No ORDER BY: DuckDB keeps a scan's order (preserve_insertion_order), and the staged
+      // copy is in file order; sorting would cost a pass over every row.
+      const result = await resultToTable(
+        await connection.run(
+          `SELECT ${schema.map((c) => quoteIdent(c.name)).join(', ')} FROM (${source.relation.sql})`,
+        ),
+      );
+      const table: Table = {
+        rowCount: result.rowCount,
+        columns: result.columns.map((c, i) => ({ ...c, type: schema[i]?.type ?? c.type })),
+      };
+      return {
+        table,
+        malformed: source.malformed,
+        conversionFailures: source.conversionFailures,
+      };
+    });
+  } finally {
+    rmSync(stageDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Reads a whole file into memory as a Table, with the source reader's defaults (comma-separated
+ * UTF-8 with a header, tab for .tsv). A CSV whose first line has more `;`, tabs or `|` than
+ * commas is read with that delimiter, as a file given on the command line has no options.
+ * Relative paths start at the current folder. What the read set aside goes to `onIssues`.
  * @example const table = await readTable('data/transactions.csv');
  */
 export async function readTable(file: string, options: ReadTableOptions = {}): Promise<Table> {
@@ -46,115 +139,76 @@ export async function readTable(file: string, options: ReadTableOptions = {}): P
       `cannot tell the format of ${file} from its extension; name it .csv, .parquet or .jsonl, or pass the format explicitly`,
     );
   }
-  let size: number;
-  try {
-    const stat = statSync(file);
-    if (!stat.isFile()) throw new Error('not a regular file');
-    size = stat.size;
-  } catch (cause) {
-    throw new FerryError(
-      'FERRY_DATA_UNREADABLE',
-      `cannot read ${file}: no such file; check the path (relative paths start at ${process.cwd()})`,
-      {
-        cause,
-      },
-    );
+  let spec: DataSourceSpec = { type: format, path: file };
+  if (format === 'csv' && path.extname(file).toLowerCase() !== '.tsv') {
+    const delimiter = sniffDelimiter(path.resolve(file));
+    if (delimiter !== ',') spec = { type: 'csv', path: file, options: { delimiter } };
   }
-  if (size === 0) {
-    throw new FerryError(
-      'FERRY_DATA_EMPTY',
-      `${file} is empty; give a file with a header and at least one row`,
-    );
-  }
-
-  const table = await withDuckDB(async (con) => {
-    try {
-      return await readWith(con, file, format, false);
-    } catch (error) {
-      // DuckDB guesses CSV types from a sample; a late value that does not fit makes it re-read the whole file.
-      if (format === 'csv' && error instanceof Error && /Conversion Error/i.test(error.message)) {
-        try {
-          return await readWith(con, file, format, true);
-        } catch (retry) {
-          throw unreadable(file, format, retry);
-        }
-      }
-      throw unreadable(file, format, error);
-    }
-  });
-
-  if (table.rowCount === 0 && !options.allowEmpty) {
-    throw new FerryError(
-      'FERRY_DATA_EMPTY',
-      `${file} has no data rows; give a file with a header and at least one row`,
-    );
-  }
-  if (format === 'csv') await checkHeader(file, table);
-  return table;
-}
-
-async function readWith(
-  con: DuckDBConnection,
-  file: string,
-  format: TableFormat,
-  fullSample: boolean,
-): Promise<Table> {
-  const result = await con.run(`SELECT * FROM ${scanOf(file, format, fullSample)}`);
-  return resultToTable(result);
-}
-
-function scanOf(file: string, format: TableFormat, fullSample: boolean): string {
-  const f = quoteString(file);
-  switch (format) {
-    case 'csv':
-      return `read_csv(${f}, header = true, auto_detect = true${fullSample ? ', sample_size = -1' : ''})`;
-    case 'parquet':
-      return `read_parquet(${f})`;
-    case 'jsonl':
-      return `read_json_auto(${f}, format = 'newline_delimited')`;
-  }
-}
-
-function unreadable(file: string, format: TableFormat, error: unknown): FerryError {
-  const reason =
-    error instanceof Error ? (error.message.split('\n')[0] ?? error.message) : String(error);
-  const hint =
-    format === 'csv'
-      ? 'check that it is comma-separated text with a header row'
-      : format === 'parquet'
-        ? 'check that it is a complete Parquet file'
-        : 'check that each line is one JSON object';
-  return new FerryError(
-    'FERRY_DATA_UNREADABLE',
-    `cannot read ${file} as ${format}: ${reason}; ${hint}`,
-    { cause: error },
+  const read = await readSource(
+    spec,
+    process.cwd(),
+    options.allowEmpty !== undefined ? { allowEmpty: options.allowEmpty } : {},
   );
+  if (read.malformed.count > 0 || Object.keys(read.conversionFailures).length > 0) {
+    (options.onIssues ?? warnIssues)({
+      file,
+      malformed: read.malformed,
+      conversionFailures: read.conversionFailures,
+    });
+  }
+  return read.table;
 }
 
-/**
- * DuckDB renames a repeated CSV header (`a, a` becomes `a, a_1`), which would silently give a
- * column a name the user never wrote. When a name looks like such a rename, read the raw header.
- */
-async function checkHeader(file: string, table: Table): Promise<void> {
-  const names = new Set(table.columns.map((c) => c.name));
-  const suspicious = table.columns.some((c) => {
-    const m = /^(.*)_\d+$/.exec(c.name);
-    return m !== null && names.has(m[1] as string);
-  });
-  if (!suspicious) return;
-  const header = await withDuckDB(async (con) => {
-    const reader = await con.runAndReadAll(
-      `SELECT * FROM read_csv(${quoteString(file)}, header = false, all_varchar = true) LIMIT 1`,
-    );
-    return (reader.getRows()[0] ?? []).map((v) => (v === null ? '' : String(v)));
-  });
-  const seen = new Set<string>();
-  const repeated = new Set<string>();
-  for (const name of header) (seen.has(name) ? repeated : seen).add(name);
-  if (repeated.size > 0) {
-    throw new FerryError(
-      'FERRY_DATA_UNREADABLE',
-      `${file} has repeated column names in its header: ${[...repeated].map((n) => quoteIdent(n)).join(', ')}; give every column a distinct name`,
+/** Delimiters a file without options may use, comma first (it wins a tie). */
+const DELIMITERS = [',', ';', '\t', '|'] as const;
+
+/** The delimiter of {@link DELIMITERS} that the first line has most of, outside double quotes. */
+function sniffDelimiter(file: string): string {
+  let head: string;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const buffer = Buffer.alloc(1 << 16);
+      head = buffer.toString('latin1', 0, readSync(fd, buffer, 0, buffer.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return ','; // The reader reports a missing file with the right message.
+  }
+  const counts = new Map<string, number>();
+  let quoted = false;
+  for (const ch of head) {
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && (ch === '\n' || ch === '\r')) break;
+    else if (!quoted) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  }
+  let best: string = ',';
+  for (const d of DELIMITERS) if ((counts.get(d) ?? 0) > (counts.get(best) ?? 0)) best = d;
+  return best;
+}
+
+/** How many examples of malformed lines a warning shows. */
+const WARNING_EXAMPLES = 3;
+
+/** The default `onIssues`: one process warning saying what was set aside and where. */
+function warnIssues(issues: ReadIssues): void {
+  const parts: string[] = [];
+  const { count, examples } = issues.malformed;
+  if (count > 0) {
+    const shown = examples
+      .slice(0, WARNING_EXAMPLES)
+      .map((m) => `line ${m.line}: ${m.error.toLowerCase()}`);
+    const more = count > shown.length ? `, and ${count - shown.length} more` : '';
+    parts.push(
+      `${count} malformed line${count === 1 ? ' was' : 's were'} left out (${shown.join('; ')}${more}); check the delimiter, quoting and encoding`,
     );
   }
+  const failures = Object.entries(issues.conversionFailures);
+  if (failures.length > 0) {
+    parts.push(
+      `values that did not fit their column's type were read as null (${failures.map(([c, n]) => `${quoteIdent(c)}: ${n}`).join(', ')})`,
+    );
+  }
+  process.emitWarning(`${issues.file}: ${parts.join('; ')}`, { type: 'FerryDataWarning' });
 }

@@ -208,4 +208,50 @@ describe('openSource', () => {
       message: expect.stringMatching(/one complete JSON object/),
     });
   });
+
+  it('keeps JSON integers of both signs as ints through the Parquet copy', async () => {
+    const dir = tmp.fresh();
+    const file = write(
+      dir,
+      'signs.jsonl',
+      '{"k": 3, "f": 2.0}\n{"k": -4, "f": -1.0}\n{"k": 9007199254740993, "f": 0.0}\n',
+    );
+    const { source, table } = await open({ type: 'jsonl', path: file }, dir);
+    // Whole numbers written as floats stay floats.
+    expect(source.relation.schema).toEqual([
+      { name: 'k', type: 'int' },
+      { name: 'f', type: 'float' },
+    ]);
+    // Past 2^53 an int is not exact: null, and counted.
+    expect(values(table, 'k')).toEqual([3, -4, null]);
+    expect(source.conversionFailures).toEqual({ k: 1 });
+  });
+
+  it('infers a type from non-blank values only, and reads blank text as missing', async () => {
+    const dir = tmp.fresh();
+    const file = write(
+      dir,
+      'blank.csv',
+      'n,b,t\n1, yes ,2024-01-01T00:00:00Z\n  ,,\n" 3",NO,2024-01-02\n',
+    );
+    const { source, table } = await open({ type: 'csv', path: file }, dir);
+    expect(source.relation.schema.map((c) => c.type)).toEqual(['int', 'bool', 'timestamp']);
+    expect(values(table, 'n')).toEqual([1, null, 3]);
+    expect(values(table, 'b')).toEqual([true, null, false]);
+    expect(values(table, 't')).toEqual([Date.UTC(2024, 0, 1), null, Date.UTC(2024, 0, 2)]);
+    expect(source.conversionFailures).toEqual({});
+  });
+
+  it('accepts a header without rows when asked', async () => {
+    const dir = tmp.fresh();
+    const file = write(dir, 'head.csv', 'a,b\n');
+    const read = await withDuckDB((con) =>
+      openSource(con, { type: 'csv', path: file }, dir, {
+        stageDir: tmp.fresh(),
+        allowEmpty: true,
+      }),
+    );
+    expect(read.rows).toBe(0);
+    expect(read.relation.schema.map((c) => c.name)).toEqual(['a', 'b']);
+  });
 });

@@ -21,7 +21,7 @@ import type { DataSourceSpec } from '../config/data-schema.js';
 import type { ColumnSchema, ColumnType } from '../core/table.js';
 import { FerryError } from '../errors/index.js';
 import { quoteIdent, quoteString, resultToTable } from './duckdb.js';
-import { conversionSql, textSql } from './prep/convert.js';
+import { conversionFunction, conversionSql, textSql } from './prep/convert.js';
 import { col, HIDDEN_PREFIX, MAX_SAFE, ROW, type Relation } from './prep/relation.js';
 
 export const SUPPORTED_ENCODINGS = ['utf-8', 'utf-16', 'latin-1'] as const;
@@ -63,6 +63,8 @@ export interface OpenSourceOptions {
   readonly stageDir: string;
   /** Malformed lines to keep as examples (default 20). */
   readonly maxExamples?: number;
+  /** Accept a source with a header and no data rows (else FERRY_DATA_EMPTY). */
+  readonly allowEmpty?: boolean;
 }
 
 /** The absolute path of a source's file; relative paths start at the project folder. */
@@ -77,7 +79,7 @@ function sourceLabel(spec: DataSourceSpec): string {
 /**
  * Checks that the file exists and is not empty, with coded errors saying what to do.
  */
-function checkFile(file: string, spec: DataSourceSpec): void {
+function checkFile(file: string, spec: DataSourceSpec, baseDir: string): void {
   let size: number;
   try {
     const stat = statSync(file);
@@ -86,7 +88,7 @@ function checkFile(file: string, spec: DataSourceSpec): void {
   } catch (cause) {
     throw new FerryError(
       'FERRY_DATA_UNREADABLE',
-      `cannot read ${sourceLabel(spec)}: no file at ${file}; check the path (relative paths start at the project folder)`,
+      `cannot read ${sourceLabel(spec)}: no file at ${file}; check the path (relative paths start at ${baseDir})`,
       { cause },
     );
   }
@@ -209,7 +211,7 @@ export function sourceRelation(
   options: SourceRelationOptions = {},
 ): string {
   const file = sourcePath(spec, baseDir);
-  checkFile(file, spec);
+  checkFile(file, spec, baseDir);
   switch (spec.type) {
     case 'csv': {
       const dialect = csvDialect(spec);
@@ -271,8 +273,9 @@ let stageCounter = 0;
 /**
  * Reads a source once into a typed relation (see the module comment), staging text formats as
  * Parquet in `options.stageDir`. Errors: FERRY_DATA_UNREADABLE (missing file, malformed JSON,
- * repeated header names, every line malformed), FERRY_DATA_EMPTY (empty file, no data rows),
- * FERRY_CONFIG_INVALID (unknown encoding), FERRY_COLUMN_UNKNOWN (schema names a missing column).
+ * repeated header names, every line malformed), FERRY_DATA_EMPTY (empty file; no data rows
+ * unless `allowEmpty`), FERRY_CONFIG_INVALID (unknown encoding), FERRY_COLUMN_UNKNOWN (schema
+ * names a missing column).
  * @example const src = await openSource(con, spec.sources[0], projectDir, { stageDir });
  */
 export async function openSource(
@@ -303,22 +306,22 @@ export async function openSource(
       malformed = result.malformed;
     } else {
       let scan: string;
+      const reader = sourceRelation(spec, baseDir);
       if (spec.type === 'parquet') {
-        const reader = sourceRelation(spec, baseDir);
         scan = `(SELECT file_row_number + 1 AS ${col(ROW)}, * EXCLUDE (file_row_number) FROM ${reader})`;
       } else {
         // JSON is parsed once, into a Parquet copy in file order.
-        const reader = sourceRelation(spec, baseDir);
         await connection.run(
           `COPY (SELECT * FROM ${reader}) TO ${quoteString(staged)} (FORMAT parquet)`,
         );
         scan = `(SELECT file_row_number + 1 AS ${col(ROW)}, * EXCLUDE (file_row_number) FROM read_parquet(${quoteString(staged)}, file_row_number = true))`;
       }
       const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${scan}`);
-      const stored = described
+      let stored = described
         .getRowsJS()
         .map((r) => ({ name: String(r[0]), duck: String(r[1]) }))
         .filter((c) => c.name !== ROW);
+      if (spec.type === 'jsonl') stored = await jsonIntegers(connection, reader, staged, stored);
       for (const column of Object.keys(declared)) {
         if (!stored.some((c) => c.name === column)) {
           throw new FerryError(
@@ -333,7 +336,7 @@ export async function openSource(
     throw unreadable(spec, file, error);
   }
 
-  if (typing.rows === 0) {
+  if (typing.rows === 0 && (malformed.count > 0 || !options.allowEmpty)) {
     if (malformed.count > 0) {
       const first = malformed.examples[0];
       throw new FerryError(
@@ -389,6 +392,8 @@ interface Typing {
 /** Rows of the sample that picks each text column's candidate type. */
 const SAMPLE_ROWS = 20_000;
 const INFER_ORDER: readonly ColumnType[] = ['int', 'float', 'bool', 'timestamp'];
+/** Text that is not missing: the conversions read empty or blank-only text as null. */
+const NOT_BLANK = /[^ \t\n\r]/;
 /** The next type to try when a candidate fails on a value outside the sample. */
 const WIDER: Readonly<Record<ColumnType, ColumnType>> = {
   int: 'float',
@@ -517,38 +522,36 @@ async function stageCsv(
   }
 }
 
-/** Per text column, the declared type or the first of int, float, bool, timestamp fitting a sample. */
+/**
+ * Per text column, the declared type or the first of int, float, bool, timestamp that every
+ * non-blank value of a sample converts to. The sample is typed in JavaScript, by the twins of the
+ * SQL conversions (the same grammars; the parity test holds them to the same answers), which stop
+ * at a column's first misfit; in SQL every candidate cost a conversion of every sampled value.
+ */
 async function sampleTypes(
   connection: DuckDBConnection,
   scan: string,
   names: readonly string[],
   declared: Readonly<Record<string, ColumnType>>,
 ): Promise<ColumnType[]> {
-  const helpers: string[] = [];
-  const aggregates: string[] = [];
   const open = names.filter((n) => declared[n] === undefined);
-  open.forEach((name, i) => {
-    aggregates.push(`count(${textSql(col(name))})`);
-    for (const type of INFER_ORDER) {
-      const c = conversionSql(col(name), 'string', type);
-      const helper = `${helperName(i)}_${type}`;
-      if (c.helper !== null) helpers.push(`${c.helper} AS ${col(helper)}`);
-      aggregates.push(`count(${c.value(col(helper))})`);
-    }
-  });
   const chosen = new Map<string, ColumnType>();
   if (open.length > 0) {
-    const sample = `(SELECT * FROM ${scan} LIMIT ${SAMPLE_ROWS})`;
-    const from = helpers.length > 0 ? `(SELECT *, ${helpers.join(', ')} FROM ${sample})` : sample;
-    const counts = await resultToTable(
-      await connection.run(`SELECT ${aggregates.join(', ')} FROM ${from}`),
+    const sample = await resultToTable(
+      await connection.run(`SELECT ${open.map(col).join(', ')} FROM ${scan} LIMIT ${SAMPLE_ROWS}`),
     );
-    const values = counts.columns.map((c) => Number(c.values[0] ?? 0));
+    const converters = INFER_ORDER.map((type) => ({
+      type,
+      convert: conversionFunction('string', type),
+    }));
     open.forEach((name, i) => {
-      const base = i * (INFER_ORDER.length + 1);
-      const present = values[base] ?? 0;
-      const fit = INFER_ORDER.find((_, k) => present > 0 && values[base + 1 + k] === present);
-      chosen.set(name, fit ?? 'string');
+      const present = (sample.columns[i]?.values ?? []).filter(
+        (v) => typeof v === 'string' && NOT_BLANK.test(v),
+      );
+      const fit = converters.find(
+        (c) => present.length > 0 && present.every((v) => c.convert(v) !== null),
+      );
+      chosen.set(name, fit?.type ?? 'string');
     });
   }
   return names.map((n) => declared[n] ?? chosen.get(n) ?? 'string');
@@ -599,6 +602,37 @@ async function typeNative(
     failures,
     rows: Number(counts.columns[0]?.values[0] ?? 0),
   };
+}
+
+/**
+ * Parquet has no 128-bit integer, so the Parquet copy of JSON lines holds a HUGEINT column
+ * (DuckDB's type for JSON integers of both signs) as DOUBLE. Such a column gets its JSON type
+ * back here, and normalise() reads the doubles as ints: exact up to 2^53, larger values null and
+ * counted. Asking the JSON reader costs a pass over the file, so it is asked only when a DOUBLE
+ * column of the copy holds whole numbers only.
+ */
+async function jsonIntegers(
+  connection: DuckDBConnection,
+  reader: string,
+  staged: string,
+  stored: readonly { name: string; duck: string }[],
+): Promise<{ name: string; duck: string }[]> {
+  const doubles = stored.filter((c) => c.duck === 'DOUBLE');
+  if (doubles.length === 0) return [...stored];
+  const whole = await resultToTable(
+    await connection.run(
+      `SELECT ${doubles.map((c) => `bool_and(${col(c.name)} = trunc(${col(c.name)}))`).join(', ')} FROM read_parquet(${quoteString(staged)})`,
+    ),
+  );
+  if (!whole.columns.some((c) => c.values[0] === true)) return [...stored];
+  const json = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
+  const types = new Map(json.getRowsJS().map((r) => [String(r[0]), String(r[1])]));
+  return stored.map((c) => {
+    const type = types.get(c.name);
+    return c.duck === 'DOUBLE' && type !== undefined && /^U?HUGEINT$/i.test(type)
+      ? { name: c.name, duck: type }
+      : c;
+  });
 }
 
 /** The Ferry type of a DuckDB type name, as `DESCRIBE` prints it. */

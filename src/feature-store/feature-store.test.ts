@@ -1170,3 +1170,46 @@ feature_vectors:
     expect(await h.offline.hasTable('features/tx')).toBe(false);
   });
 });
+
+describe('reading a configured source', () => {
+  it('honours its read options and schema, and names the lines it could not read', async () => {
+    await h.offline.close();
+    await h.online.close();
+    h = await open({
+      spec: `
+entities:
+  - { name: card, keys: [card_id] }
+feature_sets:
+  - name: tx
+    entity: card
+    timestamp: ts
+    source:
+      type: csv
+      path: tx.csv
+      options: { delimiter: ';', null_values: ['n/a'] }
+      schema: { card_id: string }
+    features:
+      - { name: amount, type: float }
+`,
+    });
+    writeFileSync(
+      path.join(h.dir, 'tx.csv'),
+      [
+        'card_id;ts;amount',
+        '007;2026-10-01T10:00:00Z;12.5',
+        '007;2026-10-01T11:00:00Z;n/a',
+        '008;2026-10-01T12:00:00Z;3;extra',
+        '009;2026-10-01T13:00:00Z;4',
+      ].join('\n') + '\n',
+    );
+    const said: string[] = [];
+    const result = await h.store.ingest('tx', { onProgress: (m) => said.push(m) });
+    expect(result.written).toBe(3);
+    expect(said.join('\n')).toMatch(/1 malformed line\(s\) .*tx\.csv.*line 4/);
+    // The schema override keeps leading zeros in keys; 'n/a' reads as a missing amount.
+    const [first, second] = await h.online.readLatest('tx', ['007', '7']);
+    expect(first?.ts).toBe(Date.UTC(2026, 9, 1, 11));
+    expect(first?.values).toHaveProperty('amount', null);
+    expect(second).toBeNull();
+  });
+});

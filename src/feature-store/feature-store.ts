@@ -45,7 +45,7 @@ import {
   type Scalar,
   type Table,
 } from '../core/table.js';
-import { readTable } from '../data/read.js';
+import { readSource, readTable } from '../data/read.js';
 import { quarantineTableName, writeQuarantine } from '../data/validate/quarantine.js';
 import type { ResolveReference } from '../data/validate/reference.js';
 import { withQuarantine, type ValidationReport } from '../data/validate/report.js';
@@ -202,7 +202,7 @@ export class FeatureStore {
 
   private async ingestNow(plan: SetPlan, options: IngestOptions): Promise<IngestResult> {
     const say = options.onProgress ?? (() => undefined);
-    const { table, origin } = await this.sourceTable(plan.spec, options);
+    const { table, origin } = await this.sourceTable(plan.spec, options, say);
     say(`read ${table.rowCount} rows from ${origin}`);
     const ingestion = await this.ingestionPlan(plan, schemaOf(table), origin);
     // The whole file is one batch, so table-level rules judge the file and `fail` stops it whole.
@@ -458,24 +458,37 @@ export class FeatureStore {
 
   /* ------------------------------------------------------------------ ingestion helpers */
 
+  /**
+   * The rows to ingest: a given table, a file given on the command line, or the feature set's
+   * configured source read with its options and `schema:` overrides. Lines that could not be
+   * parsed are not rows, so they are counted and named here rather than silently missing.
+   */
   private async sourceTable(
     fs: FeatureSetSpec,
     options: IngestOptions,
+    say: (message: string) => void,
   ): Promise<{ table: Table; origin: string }> {
     if (options.table) return { table: options.table, origin: 'the given table' };
-    const file = options.source
-      ? path.resolve(options.source)
-      : fs.source
-        ? path.resolve(this.projectDir, fs.source.path)
-        : null;
-    if (!file) {
+    if (options.source) {
+      const file = path.resolve(options.source);
+      return { table: await readTable(file), origin: file };
+    }
+    if (!fs.source) {
       throw new FerryError(
         'FERRY_ARGUMENT_INVALID',
         `feature set '${fs.name}' has no source; add 'source:' to it in ferry.yaml or pass a file to ingest`,
       );
     }
-    const format = options.source ? undefined : fs.source?.type;
-    return { table: await readTable(file, format ? { format } : {}), origin: file };
+    const origin = path.resolve(this.projectDir, fs.source.path);
+    const read = await readSource(fs.source, this.projectDir);
+    if (read.malformed.count > 0) {
+      const lines = read.malformed.examples
+        .slice(0, 3)
+        .map((m) => `line ${m.line}: ${m.message}`)
+        .join('; ');
+      say(`${read.malformed.count} malformed line(s) in ${origin} were not read (${lines})`);
+    }
+    return { table: read.table, origin };
   }
 
   /** Indices of the batch's events that the offline store does not hold yet. */

@@ -146,10 +146,16 @@ const ISO_GRAMMAR = grammar(
   ['epoch', 'year', 'month', 'day', 'hour', 'minute', 'second', 'frac', 'zone'],
 );
 
+const FAST_DATE = '([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}';
+const FAST_CLOCK = '[T ]([01][0-9]|2[0-3]):[0-5][0-9]';
+const FAST_SECONDS = ':[0-5][0-9](\\.[0-9]{1,6})?';
 /** ISO date-times that DuckDB's TIMESTAMP cast reads exactly as the ISO grammar does. */
-const FAST_ISO =
-  '([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}' +
-  '([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?)?';
+const FAST_ISO = `${FAST_DATE}(${FAST_CLOCK}(${FAST_SECONDS})?)?`;
+/**
+ * The same, or a date-time with seconds ending in `Z` (as `toISOString` and Ferry's writers
+ * print it), which DuckDB's cast reads as UTC: usable only where text without an offset is UTC.
+ */
+const FAST_ISO_UTC = `${FAST_DATE}(${FAST_CLOCK}((${FAST_SECONDS})?|${FAST_SECONDS}Z))?`;
 
 function grammar(source: string, groups: Group[]): TimeGrammar {
   return { source, groups, regex: new RegExp(`^(?:${source})$`) };
@@ -428,7 +434,7 @@ export function conversionSql(
           // Most ISO text is a plain date-time that DuckDB's own cast reads exactly as the
           // grammar does (a real day, hours 00-23, at most microseconds); parsing only the rest
           // by parts makes typing a CSV several times faster.
-          const fast = `regexp_full_match(${text}, '${FAST_ISO}')`;
+          const fast = `regexp_full_match(${text}, '${zone === undefined ? FAST_ISO_UTC : FAST_ISO}')`;
           const fastValue = `TRY_CAST(${text} AS TIMESTAMP)`;
           return {
             helper: iso ? `CASE WHEN NOT ${fast} THEN ${extract} END` : extract,
