@@ -24,7 +24,7 @@ export function registerDataset(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (name: string, _o: unknown, command: Command) => {
       const options = command.optsWithGlobals<BuildOptions>();
-      const say = progress(options);
+      progress(options)(`Building a point-in-time training set from '${name}'...`);
       const table = await withWorkspace(options, (ws) =>
         ws.features.buildTrainingSet(name, {
           ...(options.labels ? { labels: options.labels } : {}),
@@ -38,8 +38,8 @@ export function registerDataset(program: Command): void {
         out: options.out ?? null,
       };
       if (options.json) return printJson(summary);
-      say(
-        `Built ${table.rowCount} rows with columns ${summary.columns.join(', ')}${options.out ? ` into ${options.out}` : ''}`,
+      process.stdout.write(
+        `Built ${table.rowCount} rows with columns ${summary.columns.join(', ')}${options.out ? ` into ${options.out}` : ''}\n`,
       );
     });
 }

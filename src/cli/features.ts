@@ -37,10 +37,13 @@ export function registerFeatures(program: Command): void {
         ws.features.getOnlineVector(name, keys, at),
       );
       if (options.json) return printJson(rows.map((values, i) => ({ key: keys[i], values })));
+      // Each row names its entity key column already; show the asked key only when it does not.
       const names = [...new Set(rows.flatMap((r) => Object.keys(r ?? {})))];
+      const keyName = options.key[0]?.split('=')[0] ?? 'key';
+      const withKey = names.includes(keyName) ? names : [keyName, ...names];
       printTable(
-        ['key', ...names],
-        rows.map((r, i) => [keys[i], ...names.map((n) => r?.[n] ?? null)]),
+        withKey,
+        rows.map((r, i) => withKey.map((n) => (n === keyName ? keys[i] : (r?.[n] ?? null)))),
       );
     });
 }
