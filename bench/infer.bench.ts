@@ -33,6 +33,7 @@ import { startServer, type RunningServer } from '../src/serving/start.js';
 import { trainModel } from '../src/training/train.js';
 import { measureConcurrent, measureLatency } from './measure.js';
 import { runBench, type Reporter } from './report.js';
+import { createRng } from '../src/training/random.js';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const TRAIN_ROWS = 20_000;
@@ -42,21 +43,9 @@ const BATCH = 100;
 const MODEL = 'bench_gbdt';
 const HTTP_SECONDS = 3;
 
-/** A small seeded PRNG (mulberry32): the same data on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Rows of x0..x29 in [-2, 2) and, with `label`, a noisy binary target of an interaction-heavy score. */
 function generate(rows: number, seed: number, label: boolean): Table {
-  const random = prng(seed);
+  const random = createRng(seed);
   const xs: Scalar[][] = Array.from({ length: INPUTS }, () => []);
   const y: Scalar[] = [];
   const x = new Float64Array(INPUTS);

@@ -25,6 +25,7 @@ import { openParquetOfflineStore } from '../src/feature-store/offline/parquet.js
 import { openSqliteOnlineStore } from '../src/feature-store/online/sqlite.js';
 import { measureLatency } from './measure.js';
 import { runBench, type Reporter } from './report.js';
+import { createRng } from '../src/training/random.js';
 
 const ENTITIES = 10_000;
 const MEAN_EVENTS = 20;
@@ -53,18 +54,6 @@ const SPEC = {
   ],
   feature_vectors: [{ name: VECTOR, features: [`${FEATURE_SET}.*`] }],
 };
-
-/** A small seeded PRNG (mulberry32): the same data on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function keyOf(i: number): string {
   return `card_${String(i).padStart(5, '0')}`;
@@ -152,7 +141,7 @@ await runBench('online', 'online feature lookups (SQLite online store)', async (
   let raw: Database.Database | undefined;
   try {
     const store = new FeatureStore({ spec, projectDir: dir, offline, online });
-    const random = prng(42);
+    const random = createRng(42);
     // One fixed "now" for generation and every lookup, so the windows hold the same events all run.
     const at = Date.now();
     await ingestAndCheck(store, at, random, report);

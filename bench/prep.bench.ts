@@ -46,6 +46,7 @@ import { openSource } from '../src/data/source.js';
 import { openParquetOfflineStore } from '../src/feature-store/offline/parquet.js';
 import type { LatencyResult } from './measure.js';
 import { runBench, type Reporter } from './report.js';
+import { createRng } from '../src/training/random.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.dirname(path.dirname(SELF));
@@ -144,18 +145,6 @@ const TITLES: Record<CaseName, string> = {
 
 // ---------------------------------------------------------------------------------------------
 // Generation
-
-/** A small seeded PRNG (mulberry32): the same data on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes `header` and `lines` lines from `next`, in ~1 MB chunks, waiting when the stream is full. */
 async function writeCsv(
@@ -263,7 +252,7 @@ const EVENTS_HEADER =
   'country,channel,merchant_category,device,region,is_new,has_promo,label';
 
 async function generate(dir: string): Promise<{ bytes: number }> {
-  const random = prng(42);
+  const random = createRng(42);
   const bytes = await writeCsv(
     path.join(dir, 'events.csv'),
     EVENTS_HEADER,

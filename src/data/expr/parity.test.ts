@@ -19,6 +19,7 @@ import {
 } from './compile.js';
 import { FUNCTIONS, OPERATORS } from './functions.js';
 import { parseExpression } from './parse.js';
+import { createRng } from '../../training/random.js';
 
 // ---------------------------------------------------------------------------------------------
 // Inputs
@@ -159,20 +160,9 @@ const TIMESTAMPS: (number | null)[] = [
   253_402_300_800_000, // 10000-01-01
 ];
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be reproduced. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** Doubles of every magnitude: from random decimal exponents, and from random bit patterns. */
 function randomDoubles(n: number): number[] {
-  const next = random(42);
+  const next = createRng(42);
   const out: number[] = [];
   const bits = new Float64Array(1);
   const words = new Uint32Array(bits.buffer);
@@ -189,7 +179,7 @@ function randomDoubles(n: number): number[] {
 }
 
 function randomTimestamps(n: number): number[] {
-  const next = random(7);
+  const next = createRng(7);
   // Years 1000 to 3000.
   return Array.from({ length: n }, () =>
     Math.floor(-30_610_224_000_000 + next() * 63_113_904_000_000),

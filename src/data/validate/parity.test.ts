@@ -18,6 +18,7 @@ import { profileTable } from '../profile.js';
 import { readQuarantine } from './quarantine.js';
 import { validateRelation } from './relation.js';
 import { compileRules } from './rows.js';
+import { createRng } from '../../training/random.js';
 
 let dir: string;
 let offline: ParquetOfflineStore;
@@ -31,24 +32,12 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A small seeded generator (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pick<T>(next: () => number, values: readonly T[]): T {
   return values[Math.floor(next() * values.length)] as T;
 }
 
 function generate(rows: number, seed: number): Table {
-  const next = random(seed);
+  const next = createRng(seed);
   const t0 = Date.UTC(2024, 0, 1);
   const amount: Scalar[] = [];
   const count: Scalar[] = [];
