@@ -2,10 +2,16 @@
  * The recipe runner: reads a recipe's source, fits and chains its steps into one SQL relation,
  * validates it when the recipe names a rule set, and writes the output with its fitted recipe.
  *
- * Memory stays bounded: the source is parsed once into a staged Parquet copy; row-wise steps are
- * nested SQL that DuckDB streams; steps that need the whole table (dedupe, merge, split) are
- * written to staged Parquet checkpoints, so later passes (fit queries, counts, the output) read
- * columnar files instead of recomputing windows and joins.
+ * Speed: the source is parsed once into a staged Parquet copy, and the steps are chained as SQL
+ * (`chain.ts`), computed once into a Parquet checkpoint where later passes would otherwise
+ * compute them again (after conversions from text, windows and joins, before fitting); each
+ * step's report comes from the checkpoint or from cheap counts, not from a pass of its own.
+ *
+ * Memory stays bounded: a run has a DuckDB instance of its own with a memory limit
+ * ({@link DEFAULT_MEMORY_LIMIT}) and a spill folder in the run's scratch folder, so windows,
+ * joins and sorts spill to disk instead of growing with the file; windows rank only the columns
+ * that decide them, validation writes its flagged rows to Parquet, and rows are put back in file
+ * order once, by the output (or by validation), whatever order the steps left them in.
  *
  * Fitting: steps that learn constants (fill with mean/median/mode, encode, scale, clip) learn
  * them from the training rows when the recipe splits, and from every row otherwise. Learning on
@@ -16,13 +22,13 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { DataSourceSpec, RecipeSpec, StepSpec } from '../../config/data-schema.js';
 import type { ProjectSpec } from '../../config/schema.js';
 import type { Table } from '../../core/table.js';
 import { FerryError } from '../../errors/index.js';
 import type { OfflineStore } from '../../feature-store/offline/offline-store.js';
-import { quoteString, resultToTable, withDuckDB } from '../duckdb.js';
+import { quoteString, resultToTable } from '../duckdb.js';
 import { openSource, type OpenedSource } from '../source.js';
 import {
   validateRelation,
@@ -30,6 +36,7 @@ import {
   type ValidationReport,
 } from '../validate/index.js';
 import { FITTED_RECIPE_FORMAT, type FittedRecipe, type FittedStep } from './fitted.js';
+import { Chain } from './chain.js';
 import { col, ROW, SPLIT, type Relation } from './relation.js';
 import {
   describeFitted,
@@ -39,7 +46,7 @@ import {
   type PrepReport,
   type StageReport,
 } from './report.js';
-import type { FitContext, StepKind, StepMeasures } from './step.js';
+import type { FitContext, StepKind } from './step.js';
 import { kindOf } from './steps/index.js';
 import { SPLIT_PARTS } from './steps/split.js';
 
@@ -54,7 +61,18 @@ export interface RunRecipeOptions {
   readonly quarantine?: OfflineStore;
   /** Resolves `model:` references of distribution rules. */
   readonly resolveReference?: ResolveReference;
+  /**
+   * Memory DuckDB may hold for the run (`'1GB'`, `'512MB'`) before windows, joins and sorts
+   * spill to the run's scratch folder; default {@link DEFAULT_MEMORY_LIMIT}.
+   */
+  readonly memoryLimit?: string;
 }
+
+/**
+ * The memory a recipe run holds in DuckDB by default, whatever the size of its file: enough for
+ * a few million rows without spilling, small beside a machine's memory.
+ */
+export const DEFAULT_MEMORY_LIMIT = '1GB';
 
 export interface BuiltRecipe {
   /** The prepared rows: the steps' output, validation applied. */
@@ -66,13 +84,13 @@ export interface BuiltRecipe {
   readonly validation: ValidationReport | null;
   /** Whether the chain holds a split (its rows carry the hidden part column). */
   readonly splits: boolean;
-  /** Whether rows may be out of file order (after dedupe, merge or split). */
+  /** Whether rows may be out of file order (after dedupe, merge or split, unless validated). */
   readonly reordersRows: boolean;
-  /** Drops what validation keeps in the connection; call after reading the relation. */
+  /** Removes what validation wrote for the relation to read; call after reading it. */
   release(): Promise<void>;
 }
 
-export interface BuildOptions extends Omit<RunRecipeOptions, 'out'> {
+export interface BuildOptions extends Omit<RunRecipeOptions, 'out' | 'memoryLimit'> {
   /** Folder for staged copies and checkpoints; the caller removes it. */
   readonly stageDir: string;
 }
@@ -96,13 +114,13 @@ export async function runRecipe(
   const format = outputFormat(out);
   const stageDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-prep-'));
   try {
-    return await withDuckDB(async (connection) => {
+    return await withRunDuckDB(stageDir, options.memoryLimit, async (connection) => {
       const built = await buildRecipe(connection, spec, projectDir, name, { ...options, stageDir });
       try {
         const say = options.onProgress ?? (() => undefined);
         mkdirSync(path.dirname(out), { recursive: true });
         say(`Writing ${out}...`);
-        const files = await writeOutput(connection, built, out, format, stageDir);
+        const files = await writeOutput(connection, built, out, format);
         const fittedFile = `${out}.recipe.json`;
         writeAtomically(fittedFile, JSON.stringify(built.fitted, null, 2) + '\n');
         return {
@@ -132,6 +150,41 @@ export async function runRecipe(
     });
   } finally {
     rmSync(stageDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs `work` on a DuckDB instance of the run's own, so that its memory limit and its spill
+ * folder (inside the run's scratch folder, removed with it) change nothing for other work of
+ * the process on the shared instance.
+ */
+async function withRunDuckDB<T>(
+  stageDir: string,
+  memoryLimit: string = DEFAULT_MEMORY_LIMIT,
+  work: (connection: DuckDBConnection) => Promise<T>,
+): Promise<T> {
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(':memory:', {
+      memory_limit: memoryLimit,
+      temp_directory: path.join(stageDir, 'spill'),
+    });
+  } catch (cause) {
+    throw new FerryError(
+      'FERRY_ARGUMENT_INVALID',
+      `cannot start DuckDB with memory limit '${memoryLimit}'; give a size such as '1GB' or '512MB'`,
+      { cause },
+    );
+  }
+  try {
+    const connection = await instance.connect();
+    try {
+      return await work(connection);
+    } finally {
+      connection.closeSync();
+    }
+  } finally {
+    instance.closeSync();
   }
 }
 
@@ -181,14 +234,40 @@ function writes(step: StepSpec): readonly string[] {
   }
 }
 
-/** Whether a step can remove rows. */
-function removesRows(step: StepSpec): boolean {
-  return (
-    step.step === 'filter' ||
-    step.step === 'drop_missing' ||
-    step.step === 'dedupe' ||
-    (step.step === 'merge' && step.how === 'inner')
-  );
+/** Whether a step can remove rows (as written, or fitted). */
+function removesRows(step: StepSpec | FittedStep): boolean {
+  switch (step.step) {
+    case 'filter':
+    case 'drop_missing':
+    case 'dedupe':
+      return true;
+    case 'merge':
+      return step.how === 'inner';
+    case 'split':
+      // Rows without a time cannot be placed; random and stratified splits place every row.
+      return step.method === 'time';
+    default:
+      return false;
+  }
+}
+
+/**
+ * Whether recomputing a step costs enough that its output is worth a checkpoint before it is
+ * read again: windows and joins, and conversions from text (pattern matching, time zones).
+ */
+function costly(step: FittedStep): boolean {
+  switch (step.step) {
+    case 'dedupe':
+    case 'merge':
+    case 'split':
+      return true;
+    case 'cast':
+      return step.from === 'string' && step.to !== 'string';
+    case 'derive':
+      return step.exprType !== step.type;
+    default:
+      return false;
+  }
 }
 
 interface PlannedStep {
@@ -252,8 +331,8 @@ export function planSteps(recipe: RecipeSpec): { order: PlannedStep[]; reordered
 
 /**
  * Reads the recipe's source and builds its chain: fits each step (or takes its constants from
- * `options.fitted`), counts rows at every stage, checkpoints batch steps, and validates the
- * result when the recipe names a rule set. Does not write the output.
+ * `options.fitted`), counts rows at every stage, checkpoints where it pays (see `chain.ts`), and
+ * validates the result when the recipe names a rule set. Does not write the output.
  * @example await withDuckDB((con) => buildRecipe(con, spec, dir, 'tx', { stageDir }));
  */
 export async function buildRecipe(
@@ -266,8 +345,6 @@ export async function buildRecipe(
   const recipe = findRecipe(spec, name);
   const say = options.onProgress ?? (() => undefined);
   const query = async (sql: string): Promise<Table> => resultToTable(await connection.run(sql));
-  const count = async (relation: Relation): Promise<number> =>
-    Number((await query(`SELECT count(*) FROM (${relation.sql})`)).columns[0]?.values[0] ?? 0);
 
   // The source, typed as the fitted recipe saw it when one is given.
   const sourceSpec = findSource(spec, recipe.source, `recipe '${name}'`);
@@ -328,8 +405,13 @@ export async function buildRecipe(
     sources.set(other, opened.relation);
   }
 
-  let relation = source.relation;
-  let rows = source.rows;
+  const chain = new Chain(source.relation, source.rows, {
+    stageDir: options.stageDir,
+    query,
+    sources,
+    stages,
+    say,
+  });
   let fitWhere = 'TRUE';
   let fittedOn: 'train' | 'all' = 'all';
   let fitRows: number | null = null;
@@ -343,6 +425,14 @@ export async function buildRecipe(
     const kindName = (p.fitted ?? p.spec)?.step as FittedStep['step'];
     const kind = kindOf(kindName) as StepKind<FittedStep['step']>;
     const where = `recipe '${name}', step ${p.index} (${kindName})`;
+    if (p.spec !== null && kind.learns(p.spec as never)) {
+      // Fitting queries the input: read costly steps from a checkpoint, not again per query.
+      if (chain.costly) await chain.checkpoint();
+      if (fitRows === null) await chain.settle();
+      // The settled steps were given that time; the step's own starts here.
+      started = Date.now();
+      fitRows ??= fitWhere === 'TRUE' ? chain.rows : await chain.count(fitWhere);
+    }
     const fitCtx: FitContext = {
       where,
       fitWhere,
@@ -353,73 +443,31 @@ export async function buildRecipe(
         return found;
       },
     };
-    if (p.spec !== null && kind.learns(p.spec as never) && fitRows === null) {
-      fitRows =
-        fitWhere === 'TRUE'
-          ? rows
-          : await count({
-              sql: `SELECT * FROM (${relation.sql}) WHERE ${fitWhere}`,
-              schema: relation.schema,
-            });
-    }
-    const fitted = p.fitted ?? (await kind.fit(p.spec as never, relation, fitCtx));
+    const fitted = p.fitted ?? (await kind.fit(p.spec as never, chain.relation, fitCtx));
     fittedSteps.push(fitted);
-    const sqlCtx = { index: position, sources };
-    let output: Relation = {
-      sql: kind.sql(fitted as never, relation, sqlCtx),
-      schema: kind.schema(fitted as never, relation.schema),
-    };
-    let rowsOut = rows;
-    if (kind.batchOnly !== null) {
-      // Checkpoint: later passes read this file instead of recomputing the window or join.
-      const file = path.join(options.stageDir, `step-${position}.parquet`);
-      const written = await query(`COPY (${output.sql}) TO ${quoteString(file)} (FORMAT parquet)`);
-      rowsOut = Number(written.columns[0]?.values[0] ?? 0);
-      output = { sql: `SELECT * FROM read_parquet(${quoteString(file)})`, schema: output.schema };
-      reordersRows = true;
-    } else if (kind.removes !== null) {
-      rowsOut = await count(output);
-    }
-    const measures: StepMeasures = kind.measure
-      ? await kind.measure(fitted as never, relation, output, { ...sqlCtx, query })
-      : {};
-    let splitCounts: Record<string, number> | undefined;
     if (fitted.step === 'split') {
-      const parts = await query(
-        `SELECT ${col(SPLIT)}, count(*) FROM (${output.sql}) GROUP BY ${col(SPLIT)}`,
-      );
-      splitCounts = Object.fromEntries(SPLIT_PARTS.map((part) => [part, 0]));
-      for (let i = 0; i < parts.rowCount; i++) {
-        splitCounts[String(parts.columns[0]?.values[i])] = Number(parts.columns[1]?.values[i] ?? 0);
-      }
       fitWhere = `${col(SPLIT)} = 'train'`;
       fittedOn = 'train';
       splits = true;
     }
-    const stage: StageReport = {
-      stage: kindName,
+    if (kind.batchOnly !== null) reordersRows = true;
+    await chain.add({
+      kind,
+      fitted,
+      position,
       index: p.index,
+      where,
       description: p.spec ? describeStep(p.spec) : describeFitted(fitted),
-      rowsIn: rows,
-      rowsOut,
-      removed: rows > rowsOut && kind.removes !== null ? { [kind.removes]: rows - rowsOut } : {},
-      conversionFailures: measures.conversionFailures ?? {},
-      ...(splitCounts ? { splits: splitCounts } : {}),
-      requestTime: kind.batchOnly === null ? 'applied' : `skipped: ${kind.batchOnly}`,
-      notes: [...(measures.notes ?? [])],
+      removes: removesRows(fitted),
+      costly: costly(fitted),
+      // Dedupe reads its input three times (see steps/dedupe.ts).
+      rereads: fitted.step === 'dedupe',
       seconds: (Date.now() - started) / 1000,
-    };
-    if (rowsOut > rows) {
-      throw new FerryError(
-        'FERRY_INTERNAL',
-        `${where} turned ${rows} rows into ${rowsOut}; a step must never add rows`,
-      );
-    }
-    stages.push(stage);
-    say(stageLine(stage));
-    relation = output;
-    rows = rowsOut;
+    });
   }
+  await chain.settle();
+  let relation = chain.relation;
+  let rows = chain.rows;
 
   const fitted: FittedRecipe = {
     format: FITTED_RECIPE_FORMAT,
@@ -445,6 +493,7 @@ export async function buildRecipe(
     }
     const checked = await validateRelation(connection, relation, ruleSet, {
       baseDir: projectDir,
+      stageDir: options.stageDir,
       ...(options.resolveReference ? { resolveReference: options.resolveReference } : {}),
       ...(options.quarantine
         ? { quarantine: { offline: options.quarantine, name: ruleSet.name, source: source.path } }
@@ -470,6 +519,8 @@ export async function buildRecipe(
     say(stageLine(stage));
     relation = checked.output;
     rows = kept;
+    // Validation writes its rows in row order, and its output keeps it.
+    reordersRows = false;
   }
 
   return {
@@ -515,7 +566,6 @@ async function writeOutput(
   built: BuiltRecipe,
   out: string,
   format: OutputFormat,
-  stageDir: string,
 ): Promise<OutputFile[]> {
   const columns = built.relation.schema.map((c) => col(c.name)).join(', ');
   // Rows in source-file order, whatever order batch steps left them in.
@@ -533,16 +583,12 @@ async function writeOutput(
     commit(out);
     return [{ path: out, part: null, rows }];
   }
-  // One pass over the chain into a checkpoint, then one cheap pass per part.
-  const all = path.join(stageDir, 'output.parquet');
-  await connection.run(
-    `COPY (SELECT * FROM (${built.relation.sql})) TO ${quoteString(all)} (FORMAT parquet)`,
-  );
+  // The chain ends cheap (costly steps end in a checkpoint): one pass per part.
   const files: OutputFile[] = [];
   for (const part of SPLIT_PARTS) {
     const file = partFile(out, part);
     const rows = await copy(
-      `SELECT ${columns} FROM read_parquet(${quoteString(all)}) WHERE ${col(SPLIT)} = '${part}'${order}`,
+      `SELECT ${columns} FROM (${built.relation.sql}) WHERE ${col(SPLIT)} = '${part}'${order}`,
       file,
     );
     files.push({ path: file, part, rows });

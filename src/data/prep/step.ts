@@ -74,7 +74,11 @@ export interface StepKind<K extends FittedStep['step']> {
    * absent for batch-only steps, which pass rows through.
    */
   row?(fitted: FittedStepOf<K>, input: readonly ColumnSchema[]): (row: Row) => Row | null;
-  /** Extra report figures, from queries over the step's input and output. */
+  /**
+   * Extra report figures, from queries over the step's input and output. The runner may call it
+   * after later steps that keep every row, with `output` read from a checkpoint: read the step's
+   * own hidden columns there (they pass through), not columns a later step may change.
+   */
   measure?(
     fitted: FittedStepOf<K>,
     input: Relation,

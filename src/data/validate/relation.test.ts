@@ -522,6 +522,32 @@ describe('validateRelation: relations', () => {
     expect(rows.columns.map((c) => c.values[0])).toEqual([n / 2, 1, n - 1]);
   });
 
+  it('keeps the flagged rows in a Parquet file of the stage folder, which release removes', async () => {
+    const stageDir = path.join(dir, 'stage');
+    fs.mkdirSync(stageDir);
+    await withDuckDB(async (con) => {
+      await con.run(
+        `CREATE TEMP TABLE src AS SELECT * FROM (VALUES (2, 'b'), (1, 'a'), (3, NULL)) t(__ferry_row, s)`,
+      );
+      const result = await validateRelation(
+        con,
+        { sql: 'SELECT * FROM temp.src', schema: [{ name: 's', type: 'string' }] },
+        spec([{ rule: 'not_null', column: 's' }], 'quarantine'),
+        { quarantine: { offline, name: 'checks', source: 'f.csv' }, stageDir },
+      );
+      expect(fs.readdirSync(stageDir).filter((f) => f.endsWith('.parquet'))).toHaveLength(1);
+      // The source table is gone: the output reads the file, in row order.
+      await con.run('DROP TABLE temp.src');
+      const output = await resultToTable(await con.run(result.output.sql));
+      expect(output.columns.map((c) => c.values)).toEqual([
+        [1, 2],
+        ['a', 'b'],
+      ]);
+      await result.release();
+      expect(fs.readdirSync(stageDir)).toEqual([]);
+    });
+  });
+
   it('refuses rules that do not fit the columns, naming what to do', async () => {
     const t: Table = {
       columns: [

@@ -1,7 +1,8 @@
 /**
- * Validation of a relation in DuckDB, for batch work on files of any size: one pass materialises
- * each row's failing rules and, by a CASE in rule order, its first failing rule; aggregates give
- * the counts and table-level measures; only the examples (at most 5 per rule) and the rows being
+ * Validation of a relation in DuckDB, for batch work on files of any size: one pass writes the
+ * rows, in row order, with each row's failing rules and, by a CASE in rule order, its first
+ * failing rule, to a Parquet file on disk (not a table in memory); aggregates over it give the
+ * counts and table-level measures; only the examples (at most 5 per rule) and the rows being
  * quarantined (in pages) come into JavaScript, so memory does not grow with the table.
  *
  * The rules mean what `rules.ts` says, exactly as the rows path (`rows.ts`) checks them; the
@@ -14,6 +15,9 @@
  * columns) pass through to the output untouched.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { ValidationSpec } from '../../config/data-schema.js';
 import type { ColumnProfile } from '../../core/profile.js';
@@ -62,14 +66,19 @@ export interface ValidateRelationOptions extends PrepareOptions {
   readonly runId?: string;
   /** The check's time, UTC ms (default: now). */
   readonly now?: number;
+  /**
+   * A folder for the flagged rows' Parquet file, which the output reads; the caller removes it.
+   * By default a temporary folder that {@link RelationValidation.release} removes.
+   */
+  readonly stageDir?: string;
 }
 
 export interface RelationValidation {
   readonly report: ValidationReport;
   /**
    * The rows that continue, in row order, with the relation's columns: the passing rows under
-   * `quarantine`, every row otherwise. It reads a temporary table of the connection, which lives
-   * until {@link RelationValidation.release} or the connection closes.
+   * `quarantine`, every row otherwise. It reads a Parquet file that lives until
+   * {@link RelationValidation.release} (or, with `stageDir`, until the caller removes that folder).
    */
   readonly output: Relation;
   release(): Promise<void>;
@@ -121,14 +130,17 @@ export async function validateRelation(
     );
   }
   const rowColumn = options.rowColumn ?? (columns.includes(SOURCE_ROW) ? SOURCE_ROW : undefined);
-  const table = `ferry_validate_${randomBytes(8).toString('hex')}`;
-  const ref = `temp.${quoteIdent(table)}`;
+  const owned = options.stageDir === undefined;
+  const dir = options.stageDir ?? mkdtempSync(path.join(os.tmpdir(), 'ferry-validate-'));
+  const file = path.join(dir, `validate-${randomBytes(8).toString('hex')}.parquet`);
+  // A scan of one Parquet file keeps the file's order, which is row order.
+  const ref = `read_parquet(${quoteString(file)})`;
   const release = async (): Promise<void> => {
-    await connection.run(`DROP TABLE IF EXISTS ${ref}`);
+    rmSync(owned ? dir : file, { recursive: true, force: true });
   };
   try {
     await connection.run(
-      `CREATE TEMP TABLE ${quoteIdent(table)} AS ${flaggedSql(prepared, relation, rowColumn)}`,
+      `COPY (${flaggedSql(prepared, relation, rowColumn)}) TO ${quoteString(file)} (FORMAT parquet)`,
     );
     let report = await measure(connection, ref, prepared, {
       runId: options.runId ?? randomUUID(),
@@ -157,7 +169,7 @@ export async function validateRelation(
     return {
       report,
       output: {
-        sql: `SELECT * EXCLUDE (${internalColumns(prepared).join(', ')}) FROM ${ref}${where} ORDER BY rowid`,
+        sql: `SELECT * EXCLUDE (${internalColumns(prepared).join(', ')}) FROM ${ref}${where}`,
         schema: relation.schema,
       },
       release,
@@ -191,7 +203,12 @@ function internalColumns(prepared: PreparedRuleSet): string[] {
   ];
 }
 
-/** The CREATE TABLE's query: the relation with row numbers, per-rule failure flags and the first failing rule. */
+/**
+ * The query written to the Parquet file: the relation with row numbers, per-rule failure flags
+ * and the first failing rule, in row order. A `unique` rule's first row per key comes from an
+ * aggregate of the keys seen more than once, joined back: unlike a window over the whole rows, it
+ * holds only keys in memory.
+ */
 function flaggedSql(
   prepared: PreparedRuleSet,
   relation: Relation,
@@ -201,16 +218,28 @@ function flaggedSql(
   const numbered = rowColumn
     ? `SELECT *, CAST(${quoteIdent(rowColumn)} AS BIGINT) AS ${ROW} FROM (${relation.sql}) ${INTERNAL}src`
     : `SELECT *, row_number() OVER () AS ${ROW} FROM (${relation.sql}) ${INTERNAL}src`;
-  const windows = rowRules.flatMap((rule, r) =>
-    rule.kind === 'unique'
-      ? [
-          `min(${ROW}) OVER (PARTITION BY ${rule.columns.map((c) => quoteIdent(c.name)).join(', ')}) AS ${first(r)}`,
-        ]
-      : [],
-  );
-  const windowed = windows.length
-    ? `SELECT *, ${windows.join(', ')} FROM (${numbered}) ${INTERNAL}numbered`
-    : numbered;
+  const uniques = rowRules.flatMap((rule, r) => (rule.kind === 'unique' ? [{ rule, r }] : []));
+  let windowed = numbered;
+  if (uniques.length > 0) {
+    const firsts = uniques.map(({ rule, r }) => {
+      const keys = rule.columns.map((c) => quoteIdent(c.name));
+      const alias = `${INTERNAL}u${r}`;
+      const on = keys.map((k) => `${INTERNAL}numbered.${k} = ${alias}.${k}`).join(' AND ');
+      return {
+        select: `${alias}.${first(r)}`,
+        join:
+          `LEFT JOIN (SELECT ${keys.join(', ')}, min(${ROW}) AS ${first(r)} FROM ${INTERNAL}numbered ` +
+          `GROUP BY ${keys.join(', ')} HAVING count(*) > 1) ${alias} ON ${on}`,
+      };
+    });
+    windowed =
+      `SELECT ${INTERNAL}numbered.*, ${firsts.map((f) => f.select).join(', ')} ` +
+      `FROM ${INTERNAL}numbered ${firsts.map((f) => f.join).join(' ')}`;
+    // Row numbers from a column are the same however often the relation is read, so it is read
+    // twice rather than held in memory; numbers made by row_number() are made once.
+    const kept = rowColumn ? 'NOT MATERIALIZED' : 'MATERIALIZED';
+    windowed = `WITH ${INTERNAL}numbered AS ${kept} (${numbered}) ${windowed}`;
+  }
   const flags = rowRules.map(
     (rule, r) => `coalesce(${failsSql(rule, r, prepared.schema)}, FALSE) AS ${flag(r)}`,
   );
@@ -399,7 +428,6 @@ async function measure(
 }
 
 interface FailingRow {
-  readonly rowid: number;
   readonly row: number;
   readonly rule: number | null;
   readonly values: Row;
@@ -416,9 +444,7 @@ async function failingRows(
   limit: number,
 ): Promise<FailingRow[]> {
   const table = await resultToTable(
-    await connection.run(
-      `SELECT *, rowid AS ${INTERNAL}rowid FROM ${ref} WHERE ${where} ORDER BY rowid LIMIT ${limit}`,
-    ),
+    await connection.run(`SELECT * FROM ${ref} WHERE ${where} ORDER BY ${ROW} LIMIT ${limit}`),
   );
   const firstColumns = table.columns.filter((c) => c.name.startsWith(`${INTERNAL}first`));
   const column = (name: string) => table.columns.find((c) => c.name === name);
@@ -434,7 +460,6 @@ async function failingRows(
     }
     const ruleValue = column(RULE)?.values[i];
     return {
-      rowid: Number(column(`${INTERNAL}rowid`)?.values[i]),
       row: Number(column(ROW)?.values[i]),
       rule: typeof ruleValue === 'number' ? ruleValue : null,
       values,
@@ -452,14 +477,14 @@ async function quarantineRows(
   target: QuarantineTarget,
   report: ValidationReport,
 ): Promise<number> {
-  let after = -1;
+  let after: number | null = null;
   let written = 0;
   for (;;) {
     const page = await failingRows(
       connection,
       ref,
       schema,
-      `${RULE} IS NOT NULL AND rowid > ${after}`,
+      `${RULE} IS NOT NULL${after === null ? '' : ` AND ${ROW} > ${after}`}`,
       QUARANTINE_PAGE,
     );
     if (page.length === 0) return written;
@@ -477,6 +502,6 @@ async function quarantineRows(
       { runId: report.runId, at: report.checkedAt },
     );
     written += page.length;
-    after = (page[page.length - 1] as FailingRow).rowid;
+    after = (page[page.length - 1] as FailingRow).row;
   }
 }

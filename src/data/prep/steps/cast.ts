@@ -11,9 +11,19 @@ import {
   type ConversionOptions,
 } from '../convert.js';
 import { col, HIDDEN_PREFIX, requireColumn, type Relation } from '../relation.js';
-import { sub, type StepKind } from '../step.js';
+import { sub, type MeasureContext, type StepKind, type StepMeasures } from '../step.js';
 
-/** The SQL of `input` with column `column` replaced by its conversion. */
+/** Hidden column of a converting step: true where a present value did not convert. */
+export function failedMarker(index: number): string {
+  return `${HIDDEN_PREFIX}failed${index}`;
+}
+
+/**
+ * The SQL of `input` with column `column` replaced by its conversion and, when the types differ,
+ * the hidden column {@link failedMarker} marking present values that did not convert: the step's
+ * report counts them from its own output, so the conversion runs once per row, not once more to
+ * count its failures. Blank text is missing, not a failure.
+ */
 export function convertColumnSql(
   input: Relation,
   column: string,
@@ -23,32 +33,33 @@ export function convertColumnSql(
   index: number,
 ): string {
   const c = conversionSql(col(column), from, to, options);
-  if (c.helper === null) {
-    return `SELECT * REPLACE (${c.value('')} AS ${col(column)}) FROM ${sub(input)}`;
-  }
+  if (from === to) return `SELECT * REPLACE (${c.value('')} AS ${col(column)}) FROM ${sub(input)}`;
   const helper = col(`${HIDDEN_PREFIX}cast${index}`);
+  const value = col(`${HIDDEN_PREFIX}value${index}`);
+  const from_ =
+    c.helper === null ? sub(input) : `(SELECT *, ${c.helper} AS ${helper} FROM ${sub(input)})`;
+  const present =
+    from === 'string' ? `${textSql(col(column))} IS NOT NULL` : `${col(column)} IS NOT NULL`;
+  const hidden = c.helper === null ? value : `${helper}, ${value}`;
   return (
-    `SELECT * EXCLUDE (${helper}) REPLACE (${c.value(helper)} AS ${col(column)}) ` +
-    `FROM (SELECT *, ${c.helper} AS ${helper} FROM ${sub(input)})`
+    `SELECT * EXCLUDE (${hidden}) REPLACE (${value} AS ${col(column)}), ` +
+    `(${present} AND ${value} IS NULL) AS ${col(failedMarker(index))} ` +
+    `FROM (SELECT *, ${c.value(helper)} AS ${value} FROM ${from_})`
   );
 }
 
-/** SQL counting, over `input`, the non-null values of `column` that do not convert. */
-export function failuresSql(
-  input: Relation,
+/** The count of `failedMarker(index)` over a step's output, as the report's figure for `column`. */
+export async function countFailed(
+  output: Relation,
   column: string,
-  from: ColumnType,
-  to: ColumnType,
-  options: ConversionOptions,
-): string {
-  const c = conversionSql(col(column), from, to, options);
-  const helper = col(`${HIDDEN_PREFIX}check`);
-  const from_ =
-    c.helper === null ? sub(input) : `(SELECT *, ${c.helper} AS ${helper} FROM ${sub(input)})`;
-  // Blank text is missing, not a failure: it converts to null on both sides of the count.
-  const present =
-    from === 'string' ? `${textSql(col(column))} IS NOT NULL` : `${col(column)} IS NOT NULL`;
-  return `SELECT count(*) FILTER (WHERE ${present} AND (${c.value(helper)}) IS NULL) FROM ${from_}`;
+  index: number,
+  ctx: MeasureContext,
+): Promise<StepMeasures> {
+  const result = await ctx.query(
+    `SELECT count_if(${col(failedMarker(index))}) FROM ${sub(output)}`,
+  );
+  const failed = Number(result.columns[0]?.values[0] ?? 0);
+  return failed > 0 ? { conversionFailures: { [column]: failed } } : {};
 }
 
 function optionsOf(spec: {
@@ -85,10 +96,6 @@ export const cast: StepKind<'cast'> = {
       return row;
     };
   },
-  measure: async (f, input, _output, ctx) => {
-    if (f.from === f.to) return {};
-    const result = await ctx.query(failuresSql(input, f.column, f.from, f.to, f.options));
-    const failed = Number(result.columns[0]?.values[0] ?? 0);
-    return failed > 0 ? { conversionFailures: { [f.column]: failed } } : {};
-  },
+  measure: async (f, _input, output, ctx) =>
+    f.from === f.to ? {} : countFailed(output, f.column, ctx.index, ctx),
 };

@@ -9,6 +9,7 @@ import { compileToFunction, compileToSql, typeOf } from '../../expr/index.js';
 import { checkConversion, conversionFunction, conversionSql, textSql } from '../convert.js';
 import { col, HIDDEN_PREFIX, requireNewName } from '../relation.js';
 import { sub, type StepKind } from '../step.js';
+import { countFailed, failedMarker } from './cast.js';
 
 function schemaRecord(schema: readonly ColumnSchema[]): Record<string, ColumnType> {
   const record: Record<string, ColumnType> = {};
@@ -72,20 +73,28 @@ export const derive: StepKind<'derive'> = {
       : [...input, { name: f.column, type: f.type }],
   sql: (f, input, ctx) => {
     const expr = `(${compileToSql(f.expr, schemaRecord(input.schema))})`;
-    const c = conversionSql(expr, f.exprType, f.type);
     const replace = input.schema.some((s) => s.name === f.column);
-    if (c.helper === null) {
-      const value = `${c.value('')} AS ${col(f.column)}`;
+    if (f.exprType === f.type) {
+      const value = `${expr} AS ${col(f.column)}`;
       return replace
         ? `SELECT * REPLACE (${value}) FROM ${sub(input)}`
         : `SELECT *, ${value} FROM ${sub(input)}`;
     }
+    // A conversion: the expression is computed once into a hidden column, converted from there,
+    // and values that do not convert are marked for the report (see `convertColumnSql`).
+    const raw = col(`${HIDDEN_PREFIX}expr${ctx.index}`);
+    const c = conversionSql(raw, f.exprType, f.type);
     const helper = col(`${HIDDEN_PREFIX}derive${ctx.index}`);
-    const value = `${c.value(helper)} AS ${col(f.column)}`;
-    const inner = `(SELECT *, ${c.helper} AS ${helper} FROM ${sub(input)})`;
+    const value = col(`${HIDDEN_PREFIX}value${ctx.index}`);
+    let from = `(SELECT *, ${expr} AS ${raw} FROM ${sub(input)})`;
+    if (c.helper !== null) from = `(SELECT *, ${c.helper} AS ${helper} FROM ${from})`;
+    const present = f.exprType === 'string' ? `${textSql(raw)} IS NOT NULL` : `${raw} IS NOT NULL`;
+    const hidden = [raw, ...(c.helper === null ? [] : [helper]), value].join(', ');
+    const failed = `(${present} AND ${value} IS NULL) AS ${col(failedMarker(ctx.index))}`;
+    const converted = `(SELECT *, ${c.value(helper)} AS ${value} FROM ${from})`;
     return replace
-      ? `SELECT * EXCLUDE (${helper}) REPLACE (${value}) FROM ${inner}`
-      : `SELECT * EXCLUDE (${helper}), ${value} FROM ${inner}`;
+      ? `SELECT * EXCLUDE (${hidden}) REPLACE (${value} AS ${col(f.column)}), ${failed} FROM ${converted}`
+      : `SELECT * EXCLUDE (${hidden}), ${value} AS ${col(f.column)}, ${failed} FROM ${converted}`;
   },
   row: (f, input) => {
     const evaluate = compileToFunction(f.expr, schemaRecord(input));
@@ -95,18 +104,6 @@ export const derive: StepKind<'derive'> = {
       return row;
     };
   },
-  measure: async (f, input, _output, ctx) => {
-    if (f.exprType === f.type) return {};
-    const expr = `(${compileToSql(f.expr, schemaRecord(input.schema))})`;
-    const c = conversionSql(expr, f.exprType, f.type);
-    const helper = col(`${HIDDEN_PREFIX}check`);
-    const from =
-      c.helper === null ? sub(input) : `(SELECT *, ${c.helper} AS ${helper} FROM ${sub(input)})`;
-    const present = f.exprType === 'string' ? textSql(expr) : expr;
-    const result = await ctx.query(
-      `SELECT count(*) FILTER (WHERE ${present} IS NOT NULL AND (${c.value(helper)}) IS NULL) FROM ${from}`,
-    );
-    const failed = Number(result.columns[0]?.values[0] ?? 0);
-    return failed > 0 ? { conversionFailures: { [f.column]: failed } } : {};
-  },
+  measure: async (f, _input, output, ctx) =>
+    f.exprType === f.type ? {} : countFailed(output, f.column, ctx.index, ctx),
 };

@@ -98,25 +98,33 @@ export const split: StepKind<'split'> = {
   },
   schema: (_f, input) => [...input],
   sql: (f, input, ctx) => {
+    // Parts are ranked on the few columns that decide them (row number, class or time), then
+    // joined back by row number: the window sorts those columns, not whole rows.
     const h = `__ferry_hash${ctx.index}`;
+    const row = col(`__ferry_part_row${ctx.index}`);
     const train = doubleLiteral(f.fractions.train);
     const upToValidation = doubleLiteral(f.fractions.train + f.fractions.validation);
     let ranked: string;
     if (f.method === 'time') {
       const t = col(f.column as string);
       ranked =
-        `SELECT *, rank() OVER (ORDER BY ${t}) - 1 AS __ferry_rank, count(*) OVER () AS __ferry_n ` +
+        `SELECT ${col(ROW)}, rank() OVER (ORDER BY ${t}) - 1 AS __ferry_rank, count(*) OVER () AS __ferry_n ` +
         `FROM ${sub(input)} WHERE ${t} IS NOT NULL`;
     } else {
-      const partition = f.method === 'stratified' ? `PARTITION BY ${col(f.column as string)} ` : '';
+      const by = f.method === 'stratified' ? col(f.column as string) : null;
+      const partition = by === null ? '' : `PARTITION BY ${by} `;
+      const keys = `(SELECT ${col(ROW)}${by === null ? '' : `, ${by}`} FROM ${sub(input)})`;
       ranked =
-        `SELECT *, row_number() OVER (${partition}ORDER BY ${col(h)}, ${col(ROW)}) - 1 AS __ferry_rank, ` +
-        `count(*) OVER (${partition === '' ? '' : partition.trim()}) AS __ferry_n FROM (${hashSql(sub(input), f.seed, h)})`;
+        `SELECT ${col(ROW)}, row_number() OVER (${partition}ORDER BY ${col(h)}, ${col(ROW)}) - 1 AS __ferry_rank, ` +
+        `count(*) OVER (${partition.trim()}) AS __ferry_n FROM (${hashSql(keys, f.seed, h)})`;
     }
     const part =
       `CASE WHEN __ferry_rank < round(__ferry_n * ${train}) THEN 'train' ` +
       `WHEN __ferry_rank < round(__ferry_n * ${upToValidation}) THEN 'validation' ELSE 'test' END`;
-    const hidden = ['__ferry_rank', '__ferry_n', ...(f.method === 'time' ? [] : [h])];
-    return `SELECT * EXCLUDE (${hidden.map(col).join(', ')}), ${part} AS ${col(SPLIT)} FROM (${ranked})`;
+    const parts = `SELECT ${col(ROW)} AS ${row}, ${part} AS ${col(SPLIT)} FROM (${ranked})`;
+    return (
+      `SELECT i.*, p.${col(SPLIT)} FROM ${sub(input)} i ` +
+      `JOIN (${parts}) p ON i.${col(ROW)} = p.${row}`
+    );
   },
 };
