@@ -4,15 +4,11 @@
  * the same table-level measures, on data full of the values that tell implementations apart.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RuleSpec, ValidationSpec } from '../../config/data-schema.js';
 import { schemaOf, type Scalar, type Table } from '../../core/table.js';
-import {
-  openParquetOfflineStore,
-  type ParquetOfflineStore,
-} from '../../feature-store/offline/parquet.js';
+import { offlineFixture } from '../../testing/offline-fixture.js';
 import { loadTable, resultToTable, withDuckDB } from '../duckdb.js';
 import { profileTable } from '../profile.js';
 import { readQuarantine } from './quarantine.js';
@@ -20,17 +16,7 @@ import { validateRelation } from './relation.js';
 import { compileRules } from './rows.js';
 import { createRng } from '../../training/random.js';
 
-let dir: string;
-let offline: ParquetOfflineStore;
-
-beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-  offline = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
-});
-afterEach(async () => {
-  await offline.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fx = offlineFixture();
 
 function pick<T>(next: () => number, values: readonly T[]): T {
   return values[Math.floor(next() * values.length)] as T;
@@ -85,7 +71,7 @@ describe('SQL and rows paths agree', () => {
     'on every rule kind, row by row, over generated data (seed %i)',
     async (seed) => {
       const reference = generate(500, 7);
-      fs.writeFileSync(path.join(dir, 'ref.json'), JSON.stringify(profileTable(reference)));
+      fs.writeFileSync(path.join(fx.dir, 'ref.json'), JSON.stringify(profileTable(reference)));
       const rules: RuleSpec[] = [
         { rule: 'unique', columns: ['card'] },
         { rule: 'unique', columns: ['country', 'count'] },
@@ -124,16 +110,20 @@ describe('SQL and rows paths agree', () => {
           con,
           { sql: 'SELECT * FROM temp.src', schema: schemaOf(generated) },
           ruleSet,
-          { baseDir: dir, quarantine: { offline, name: 'parity', source: 'gen' }, runId: 'r' },
+          {
+            baseDir: fx.dir,
+            quarantine: { offline: fx.offline, name: 'parity', source: 'gen' },
+            runId: 'r',
+          },
         );
         await result.release();
         return { sqlReport: result.report, table };
       });
-      const compiled = await compileRules(ruleSet, schemaOf(table), { baseDir: dir });
+      const compiled = await compileRules(ruleSet, schemaOf(table), { baseDir: fx.dir });
       const rows = compiled.check(table, { tableRules: true, runId: 'r' });
 
       // Every failing row, its first failing rule and its reason.
-      const quarantined = (await readQuarantine(offline, 'parity', { limit: 100_000 }))
+      const quarantined = (await readQuarantine(fx.offline, 'parity', { limit: 100_000 }))
         .map((e) => [e.row, e.rule, e.reason])
         .sort((a, b) => (a[0] as number) - (b[0] as number));
       const failures = rows.failures.map((f) => [f.row, f.rule, f.reason]);

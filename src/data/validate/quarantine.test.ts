@@ -1,28 +1,12 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  openParquetOfflineStore,
-  type ParquetOfflineStore,
-} from '../../feature-store/offline/parquet.js';
+import { describe, expect, it } from 'vitest';
+import { offlineFixture } from '../../testing/offline-fixture.js';
 import { listQuarantine, readQuarantine, writeQuarantine } from './quarantine.js';
 
-let dir: string;
-let offline: ParquetOfflineStore;
-
-beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-  offline = await openParquetOfflineStore({ path: dir });
-});
-afterEach(async () => {
-  await offline.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fx = offlineFixture();
 
 describe('quarantine', () => {
   it('keeps rule, reason, row number, run and the record, and reads them back newest first', async () => {
-    const target = { offline, name: 'tx', source: 'data/tx.csv' };
+    const target = { offline: fx.offline, name: 'tx', source: 'data/tx.csv' };
     await writeQuarantine(
       target,
       [
@@ -41,7 +25,7 @@ describe('quarantine', () => {
       [{ row: 2, rule: 'range(amount)', reason: 'later', values: { amount: -1, id: 'b' } }],
       { runId: 'run-2', at: 2_000 },
     );
-    const entries = await readQuarantine(offline, 'tx', { limit: 10 });
+    const entries = await readQuarantine(fx.offline, 'tx', { limit: 10 });
     expect(entries.map((e) => [e.runId, e.row])).toEqual([
       ['run-2', 2],
       ['run-1', 3],
@@ -56,15 +40,15 @@ describe('quarantine', () => {
       runId: 'run-1',
       record: { amount: -5, id: 'a' },
     });
-    expect(await readQuarantine(offline, 'quarantine/tx', { limit: 1 })).toHaveLength(1);
-    expect(await listQuarantine(offline)).toEqual([
+    expect(await readQuarantine(fx.offline, 'quarantine/tx', { limit: 1 })).toHaveLength(1);
+    expect(await listQuarantine(fx.offline)).toEqual([
       { name: 'tx', table: 'quarantine/tx', rows: 3, newest: 2_000 },
     ]);
   });
 
   it('shares one table with the feature store, whose rows have no rule or run', async () => {
     // The columns the feature store's ingestion writes (src/feature-store/feature-store.ts).
-    await offline.append('quarantine/tx', {
+    await fx.offline.append('quarantine/tx', {
       columns: [
         { name: 'quarantined_at', type: 'timestamp', values: [500] },
         { name: 'source', type: 'string', values: ['tx.csv'] },
@@ -75,11 +59,11 @@ describe('quarantine', () => {
       rowCount: 1,
     });
     await writeQuarantine(
-      { offline, name: 'tx', source: 'tx.csv' },
+      { offline: fx.offline, name: 'tx', source: 'tx.csv' },
       [{ row: 9, rule: 'unique(card)', reason: 'dup', values: { card: 'c' } }],
       { runId: 'r', at: 900 },
     );
-    const entries = await readQuarantine(offline, 'tx');
+    const entries = await readQuarantine(fx.offline, 'tx');
     expect(entries.map((e) => [e.row, e.rule, e.runId])).toEqual([
       [9, 'unique(card)', 'r'],
       [4, null, null],
@@ -88,19 +72,19 @@ describe('quarantine', () => {
   });
 
   it('lists nothing when empty, and names the quarantines when asked for an unknown one', async () => {
-    expect(await listQuarantine(offline)).toEqual([]);
+    expect(await listQuarantine(fx.offline)).toEqual([]);
     await writeQuarantine(
-      { offline, name: 'orders', source: 's' },
+      { offline: fx.offline, name: 'orders', source: 's' },
       [{ row: 1, rule: 'r', reason: 'x', values: {} }],
       { runId: 'r', at: 1 },
     );
-    await expect(readQuarantine(offline, 'tx')).rejects.toThrow(
+    await expect(readQuarantine(fx.offline, 'tx')).rejects.toThrow(
       /no quarantine 'tx'; quarantines: orders/,
     );
-    await expect(readQuarantine(offline, 'Bad Name')).rejects.toMatchObject({
+    await expect(readQuarantine(fx.offline, 'Bad Name')).rejects.toMatchObject({
       code: 'FERRY_ARGUMENT_INVALID',
     });
-    await expect(readQuarantine(offline, 'orders', { limit: 0 })).rejects.toMatchObject({
+    await expect(readQuarantine(fx.offline, 'orders', { limit: 0 })).rejects.toMatchObject({
       code: 'FERRY_ARGUMENT_INVALID',
     });
   });

@@ -1,15 +1,11 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RuleSpec, ValidationSpec } from '../../config/data-schema.js';
 import { schemaOf, type Table } from '../../core/table.js';
 import { FerryError } from '../../errors/index.js';
-import {
-  openParquetOfflineStore,
-  type ParquetOfflineStore,
-} from '../../feature-store/offline/parquet.js';
+import { offlineFixture } from '../../testing/offline-fixture.js';
 import { psi } from '../../monitoring/drift.js';
 import { loadTable, resultToTable, withDuckDB } from '../duckdb.js';
 import { profileTable } from '../profile.js';
@@ -17,17 +13,7 @@ import { readQuarantine } from './quarantine.js';
 import { validateRelation, type ValidateRelationOptions } from './relation.js';
 import type { ValidationReport } from './report.js';
 
-let dir: string;
-let offline: ParquetOfflineStore;
-
-beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-  offline = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
-});
-afterEach(async () => {
-  await offline.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fx = offlineFixture();
 
 function spec(
   rules: RuleSpec[],
@@ -49,7 +35,7 @@ async function run(
       con,
       { sql: 'SELECT * FROM temp.src', schema: schemaOf(table) },
       ruleSet,
-      { quarantine: { offline, name: ruleSet.name, source: 'test.csv' }, ...options },
+      { quarantine: { offline: fx.offline, name: ruleSet.name, source: 'test.csv' }, ...options },
     );
     const output = await resultToTable(await con.run(result.output.sql));
     await result.release();
@@ -266,7 +252,7 @@ describe('validateRelation: table-level rules', () => {
       rowCount: 200,
     };
     const profile = profileTable(reference);
-    const file = path.join(dir, 'reference.json');
+    const file = path.join(fx.dir, 'reference.json');
     fs.writeFileSync(file, JSON.stringify(profile));
     const live: Table = {
       columns: [
@@ -303,7 +289,7 @@ describe('validateRelation: table-level rules', () => {
         { rule: 'distribution', column: 'amount', reference: file, max_psi: 0.25 },
         { rule: 'distribution', column: 'country', reference: 'reference.json', max_psi: 100 },
       ]),
-      { baseDir: dir },
+      { baseDir: fx.dir },
     );
     const expectedAmount = psi(profile.columns.amount!, live.columns[0]!.values);
     const expectedCountry = psi(profile.columns.country!, live.columns[1]!.values);
@@ -345,7 +331,7 @@ describe('validateRelation: table-level rules', () => {
     ).rejects.toMatchObject({ code: 'FERRY_ARGUMENT_INVALID' });
     await expect(
       run(t, spec([{ rule: 'distribution', column: 'x', reference: 'nope.json', max_psi: 1 }]), {
-        baseDir: dir,
+        baseDir: fx.dir,
       }),
     ).rejects.toMatchObject({ code: 'FERRY_DATA_UNREADABLE' });
   });
@@ -371,7 +357,7 @@ describe('validateRelation: policies', () => {
         con,
         { sql: 'SELECT * FROM temp.src', schema: schemaOf(table) },
         spec(rules, 'fail'),
-        { quarantine: { offline, name: 'checks', source: 'x' } },
+        { quarantine: { offline: fx.offline, name: 'checks', source: 'x' } },
       ).catch((e: unknown) => e);
       const left = await con.runAndReadAll(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'ferry_validate_%'",
@@ -387,7 +373,7 @@ describe('validateRelation: policies', () => {
     expect(ferry.message).toContain('range(amount): 2 rows, e.g. row 2: amount is -1');
     const report = ferry.details?.report as ValidationReport;
     expect(report.outcome).toBe('failed');
-    expect(await offline.listTables()).toEqual([]);
+    expect(await fx.offline.listTables()).toEqual([]);
   });
 
   it('fail: a table-level rule alone stops the run too', async () => {
@@ -404,7 +390,7 @@ describe('validateRelation: policies', () => {
     expect(report.quarantine).toEqual({ table: 'quarantine/checks', rows: 3 });
     expect(output.columns.map((c) => c.name)).toEqual(['id', 'amount']);
     expect(output.columns[0]?.values).toEqual(['a', 'd']);
-    const entries = await readQuarantine(offline, 'checks');
+    const entries = await readQuarantine(fx.offline, 'checks');
     expect(
       entries
         .map((e) => [e.row, e.rule, e.reason, e.runId, e.source])
@@ -421,7 +407,7 @@ describe('validateRelation: policies', () => {
     await expect(
       run(table, spec([...rules, { rule: 'row_count', min: 6 }], 'quarantine')),
     ).rejects.toMatchObject({ code: 'FERRY_VALIDATION_FAILED' });
-    expect(await offline.listTables()).toEqual([]);
+    expect(await fx.offline.listTables()).toEqual([]);
   });
 
   it('quarantine: null_share and distribution failures only warn', async () => {
@@ -452,7 +438,7 @@ describe('validateRelation: policies', () => {
     expect(report.outcome).toBe('warned');
     expect(report.rows).toEqual({ checked: 5, passed: 2, failed: 3, quarantined: 0 });
     expect(output.rowCount).toBe(5);
-    expect(await offline.listTables()).toEqual([]);
+    expect(await fx.offline.listTables()).toEqual([]);
   });
 
   it('passes cleanly when every rule holds', async () => {
@@ -475,7 +461,7 @@ describe('validateRelation: relations', () => {
         con,
         { sql: 'SELECT * FROM temp.src', schema: [{ name: 's', type: 'string' }] },
         spec([{ rule: 'not_null', column: 's' }], 'quarantine'),
-        { quarantine: { offline, name: 'checks', source: 'f.csv' } },
+        { quarantine: { offline: fx.offline, name: 'checks', source: 'f.csv' } },
       );
       const output = await resultToTable(await con.run(result.output.sql));
       expect(output.columns.map((c) => c.name)).toEqual(['__ferry_row', 's', '__ferry_split']);
@@ -485,7 +471,7 @@ describe('validateRelation: relations', () => {
       ]);
       await result.release();
     });
-    expect((await readQuarantine(offline, 'checks')).map((e) => e.row)).toEqual([8]);
+    expect((await readQuarantine(fx.offline, 'checks')).map((e) => e.row)).toEqual([8]);
   });
 
   it('quarantines many rows in pages, every one of them, in bounded batches', async () => {
@@ -504,7 +490,7 @@ describe('validateRelation: relations', () => {
           ],
         },
         spec([{ rule: 'not_null', column: 's' }], 'quarantine'),
-        { quarantine: { offline, name: 'big', source: 'gen' } },
+        { quarantine: { offline: fx.offline, name: 'big', source: 'gen' } },
       );
       expect(result.report.rows).toEqual({
         checked: n,
@@ -515,15 +501,15 @@ describe('validateRelation: relations', () => {
       expect(result.report.rules[0]?.examples).toHaveLength(5);
       await result.release();
     });
-    expect(await offline.count('quarantine/big')).toBe(n / 2);
-    const rows = await offline.query(
+    expect(await fx.offline.count('quarantine/big')).toBe(n / 2);
+    const rows = await fx.offline.query(
       'SELECT count(DISTINCT "row") AS d, min("row") AS lo, max("row") AS hi FROM {{quarantine/big}}',
     );
     expect(rows.columns.map((c) => c.values[0])).toEqual([n / 2, 1, n - 1]);
   });
 
   it('keeps the flagged rows in a Parquet file of the stage folder, which release removes', async () => {
-    const stageDir = path.join(dir, 'stage');
+    const stageDir = path.join(fx.dir, 'stage');
     fs.mkdirSync(stageDir);
     await withDuckDB(async (con) => {
       await con.run(
@@ -533,7 +519,7 @@ describe('validateRelation: relations', () => {
         con,
         { sql: 'SELECT * FROM temp.src', schema: [{ name: 's', type: 'string' }] },
         spec([{ rule: 'not_null', column: 's' }], 'quarantine'),
-        { quarantine: { offline, name: 'checks', source: 'f.csv' }, stageDir },
+        { quarantine: { offline: fx.offline, name: 'checks', source: 'f.csv' }, stageDir },
       );
       expect(fs.readdirSync(stageDir).filter((f) => f.endsWith('.parquet'))).toHaveLength(1);
       // The source table is gone: the output reads the file, in row order.

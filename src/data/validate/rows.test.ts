@@ -1,29 +1,13 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RuleSpec, ValidationSpec } from '../../config/data-schema.js';
 import type { Row, Table } from '../../core/table.js';
 import { FerryError } from '../../errors/index.js';
-import {
-  openParquetOfflineStore,
-  type ParquetOfflineStore,
-} from '../../feature-store/offline/parquet.js';
+import { offlineFixture } from '../../testing/offline-fixture.js';
 import { readQuarantine } from './quarantine.js';
 import type { ValidationReport } from './report.js';
 import { compileRules, SeenKeys, validateRows } from './rows.js';
 
-let dir: string;
-let offline: ParquetOfflineStore;
-
-beforeEach(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-'));
-  offline = await openParquetOfflineStore({ path: dir });
-});
-afterEach(async () => {
-  await offline.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fx = offlineFixture();
 
 const schema = [
   { name: 'card', type: 'string' as const },
@@ -148,12 +132,12 @@ describe('validateRows', () => {
   it('fail: throws with the report and writes nothing', async () => {
     const error = await validateRows(rows, spec('fail'), {
       schema,
-      quarantine: { offline, name: 'payments', source: 'api' },
+      quarantine: { offline: fx.offline, name: 'payments', source: 'api' },
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FerryError);
     expect((error as FerryError).code).toBe('FERRY_VALIDATION_FAILED');
     expect(((error as FerryError).details?.report as ValidationReport).rows.failed).toBe(2);
-    expect(await offline.listTables()).toEqual([]);
+    expect(await fx.offline.listTables()).toEqual([]);
   });
 
   it('quarantine: writes failing rows with their row numbers and returns the rest', async () => {
@@ -161,13 +145,13 @@ describe('validateRows', () => {
       schema,
       firstRow: 101,
       runId: 'run-1',
-      quarantine: { offline, name: 'payments', source: 'api' },
+      quarantine: { offline: fx.offline, name: 'payments', source: 'api' },
     });
     expect(output).toEqual([rows[0], rows[3]]);
     expect(failures).toHaveLength(2);
     expect(report.rows).toEqual({ checked: 4, passed: 2, failed: 2, quarantined: 2 });
     expect(report.quarantine).toEqual({ table: 'quarantine/payments', rows: 2 });
-    const stored = await readQuarantine(offline, 'payments');
+    const stored = await readQuarantine(fx.offline, 'payments');
     expect(stored.map((e) => [e.row, e.rule, e.runId, e.record]).sort()).toEqual([
       [102, 'range(amount)', 'run-1', { card: 'b', amount: -5 }],
       [103, 'unique(card)', 'run-1', { card: 'a', amount: 20 }],
