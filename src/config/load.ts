@@ -8,7 +8,13 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FerryError } from '../errors/index.js';
-import { featureSetStepRefusal, parseDuration, projectSchema, type ProjectSpec } from './schema.js';
+import {
+  featureSetStepRefusal,
+  parseDuration,
+  parseFeatureRef,
+  projectSchema,
+  type ProjectSpec,
+} from './schema.js';
 
 export const CONFIG_FILE_NAMES = ['ferry.yaml', 'ferry.yml'] as const;
 
@@ -203,30 +209,34 @@ function crossCheck(spec: ProjectSpec): Problem[] {
   });
 
   spec.feature_vectors.forEach((vector, i) => {
-    const bare = new Map<string, string>();
-    vector.features.forEach((ref, j) => {
-      const [setName, feature] = ref.split('.') as [string, string];
-      const names = featuresBySet.get(setName);
+    // Output name → the `<set>.<feature>` it comes from: two different features may not share one.
+    const outputs = new Map<string, string>();
+    vector.features.forEach((entry, j) => {
+      const ref = parseFeatureRef(entry);
+      const names = featuresBySet.get(ref.set);
+      const at = ['feature_vectors', i, 'features', j];
       if (!names) {
         problems.push({
-          path: ['feature_vectors', i, 'features', j],
-          message: `feature set '${setName}' is not defined; defined: ${known(featuresBySet.keys())}`,
+          path: at,
+          message: `feature set '${ref.set}' is not defined; defined: ${known(featuresBySet.keys())}`,
         });
         return;
       }
-      const selected = feature === '*' ? [...names] : [feature];
+      const selected = ref.feature === '*' ? [...names] : [ref.feature];
       for (const f of selected) {
+        const source = `${ref.set}.${f}`;
+        const output = ref.alias ?? f;
         if (!names.has(f)) {
           problems.push({
-            path: ['feature_vectors', i, 'features', j],
-            message: `feature '${setName}.${f}' is not defined; '${setName}' defines: ${[...names].join(', ')}`,
+            path: at,
+            message: `feature '${source}' is not defined; '${ref.set}' defines: ${[...names].join(', ')}`,
           });
-        } else if (bare.has(f) && bare.get(f) !== setName) {
+        } else if (outputs.has(output) && outputs.get(output) !== source) {
           problems.push({
-            path: ['feature_vectors', i, 'features', j],
-            message: `feature name '${f}' is selected from both '${bare.get(f)}' and '${setName}'`,
+            path: at,
+            message: `output name '${output}' is taken by both '${outputs.get(output)}' and '${source}'; give one an alias ({ feature: ${source}, alias: <name> })`,
           });
-        } else bare.set(f, setName);
+        } else outputs.set(output, source);
       }
     });
   });

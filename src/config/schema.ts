@@ -46,13 +46,44 @@ const artifactStore = z.discriminatedUnion('type', [
 const offlineStore = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('parquet'), path: z.string().default('offline') }),
 ]);
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\//, 'a Redis URL such as redis://127.0.0.1:6379/0 (rediss:// for TLS)');
 const onlineStore = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sqlite'), path: z.string().default('online.db') }),
+  z.strictObject({
+    type: z.literal('redis'),
+    /** One Redis server (standalone or behind a proxy). */
+    url: redisUrl.default('redis://127.0.0.1:6379'),
+    /** Seed nodes of a Redis Cluster; when given, `url` is ignored and keys are hash-tagged per entity. */
+    cluster: z.array(redisUrl).min(1).optional(),
+    /** Prefix of every key Ferry writes, so that several projects can share one Redis. */
+    key_prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, "_", ".", ":" or "-"')
+      .default('ferry'),
+  }),
 ]);
 const eventBus = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('memory'),
     max_pending: z.number().int().positive().default(10_000),
+  }),
+  z.strictObject({
+    type: z.literal('nats'),
+    servers: z
+      .array(z.string().regex(/^(nats|tls):\/\/|^[^:/]+:\d+$/, 'nats://host:port or host:port'))
+      .min(1)
+      .default(['nats://127.0.0.1:4222']),
+    /** JetStream stream that holds Ferry's subjects (`ferry.>`); created when missing. */
+    stream: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-"')
+      .default('FERRY'),
+    /** Messages delivered to a subscriber and not yet acknowledged, at most. */
+    max_pending: z.number().int().positive().default(10_000),
+    /** How long a delivered message may stay unacknowledged before it is delivered again. */
+    ack_wait: duration.prefault('30s'),
   }),
 ]);
 
@@ -112,6 +143,7 @@ const featureSet = z.strictObject({
   validation: z.union([z.string().min(1), validationSchema.omit({ name: true })]).optional(),
   description: z.string().optional(),
   owner: z.string().optional(),
+  tags: z.array(z.string().min(1)).default([]),
   features: z.array(z.strictObject({ name, type: featureType })).min(1),
   aggregations: z
     .array(
@@ -132,17 +164,28 @@ const featureSet = z.strictObject({
   online_history: duration.prefault('0s'),
 });
 
+const featureRef = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$/, '<feature_set>.<feature> or <feature_set>.*');
+
 const featureVector = z.strictObject({
   name,
   description: z.string().optional(),
+  owner: z.string().optional(),
+  tags: z.array(z.string().min(1)).default([]),
+  /**
+   * `<feature_set>.<feature>`, `<feature_set>.*`, or `{ feature: <feature_set>.<feature>, alias: <name> }`
+   * to output a feature under another name (needed when two sets have features of one name).
+   */
   features: z
     .array(
-      z
-        .string()
-        .regex(
-          /^[a-z][a-z0-9_]*\.([a-z][a-z0-9_]*|\*)$/,
-          '<feature_set>.<feature> or <feature_set>.*',
-        ),
+      z.union([
+        featureRef,
+        z.strictObject({
+          feature: featureRef.refine((r) => !r.endsWith('.*'), 'one feature, not <set>.*'),
+          alias: name,
+        }),
+      ]),
     )
     .min(1),
   label: z
@@ -236,3 +279,27 @@ export type EndpointSpec = ProjectSpec['endpoints'][number];
 export type StepSpec = EndpointSpec['steps'][number];
 export type SourceSpec = z.output<typeof source>;
 export type AggregationOp = z.output<typeof aggregationOp>;
+export type FeatureRefSpec = FeatureVectorSpec['features'][number];
+
+/** A feature vector's entry, taken apart: the set, the feature (or `*`), and the output name if renamed. */
+export interface FeatureRef {
+  readonly set: string;
+  readonly feature: string;
+  readonly alias: string | null;
+}
+
+/**
+ * @example parseFeatureRef('tx.amount') // { set: 'tx', feature: 'amount', alias: null }
+ * @example parseFeatureRef({ feature: 'tx.amount', alias: 'tx_amount' })
+ */
+export function parseFeatureRef(ref: FeatureRefSpec): FeatureRef {
+  const text = typeof ref === 'string' ? ref : ref.feature;
+  const dot = text.indexOf('.');
+  return {
+    set: text.slice(0, dot),
+    feature: text.slice(dot + 1),
+    alias: typeof ref === 'string' ? null : ref.alias,
+  };
+}
+export type OnlineStoreSpec = ProjectSpec['online_store'];
+export type EventBusSpec = ProjectSpec['event_bus'];

@@ -33,7 +33,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { ValidationSpec } from '../config/data-schema.js';
-import type { FeatureSetSpec, FeatureVectorSpec, ProjectSpec } from '../config/schema.js';
+import {
+  parseFeatureRef,
+  type FeatureSetSpec,
+  type FeatureVectorSpec,
+  type ProjectSpec,
+} from '../config/schema.js';
 import {
   getColumn,
   schemaOf,
@@ -137,8 +142,9 @@ export interface TrainingSetOptions {
 /** What one feature set contributes to a feature vector. */
 interface SetSelection {
   readonly plan: SetPlan;
-  readonly plain: { readonly name: string; readonly type: ColumnType }[];
-  readonly aggregations: WindowAggregation[];
+  /** Plain features: `name` in the feature set, `output` in the vector (its alias or the name). */
+  readonly plain: { readonly name: string; readonly output: string; readonly type: ColumnType }[];
+  readonly aggregations: (WindowAggregation & { readonly output: string })[];
 }
 
 interface VectorPlan {
@@ -327,30 +333,30 @@ export class FeatureStore {
     await Promise.all(
       vector.sets.map(async (selection) => {
         const { plan } = selection;
-        const latest = await this.online.readLatest(plan.spec.name, keys);
         const ttl = plan.spec.ttl;
         const longest = Math.max(0, ...selection.aggregations.map((a) => a.windowMs));
-        await Promise.all(
-          keys.map(async (key, i) => {
-            const row = rows[i] as Row;
-            const record = latest[i] ?? null;
-            const fresh = record !== null && record.ts <= at && at - record.ts < ttl;
-            for (const f of selection.plain)
-              row[f.name] = fresh ? ((record as OnlineRecord).values[f.name] ?? null) : null;
-            if (selection.aggregations.length === 0) return;
-            // The store may have pruned events with ts < newest - retainMs; a window needs those with
-            // ts > at - window, all still there when (timestamps being integer ms) the bound below holds.
-            const exact = (a: WindowAggregation): boolean =>
-              record === null || at - a.windowMs + 1 >= record.ts - plan.retainMs;
-            const computable = selection.aggregations.filter(exact);
-            const events =
-              computable.length > 0
-                ? await this.online.readEvents(plan.spec.name, key, at - longest, at)
-                : [];
-            const values = computeAggregations(events, computable, at);
-            for (const a of selection.aggregations) row[a.name] = values[a.name] ?? null;
-          }),
-        );
+        // Both reads are issued together, so a networked store answers them in one round trip.
+        const [latest, events] = await Promise.all([
+          this.online.readLatest(plan.spec.name, keys),
+          selection.aggregations.length > 0
+            ? this.online.readEventsMany(plan.spec.name, keys, at - longest, at)
+            : null,
+        ]);
+        keys.forEach((_, i) => {
+          const row = rows[i] as Row;
+          const record = latest[i] ?? null;
+          const fresh = record !== null && record.ts <= at && at - record.ts < ttl;
+          for (const f of selection.plain)
+            row[f.output] = fresh ? ((record as OnlineRecord).values[f.name] ?? null) : null;
+          if (events === null) return;
+          // The store may have pruned events with ts < newest - retainMs; a window needs those with
+          // ts > at - window, all still there when (timestamps being integer ms) the bound below holds.
+          const exact = (a: WindowAggregation): boolean =>
+            record === null || at - a.windowMs + 1 >= record.ts - plan.retainMs;
+          const computable = selection.aggregations.filter(exact);
+          const values = computeAggregations(events[i] ?? [], computable, at);
+          for (const a of selection.aggregations) row[a.output] = values[a.name] ?? null;
+        });
       }),
     );
     return rows.map((row) => orderRow(row, keyColumn, vector));
@@ -627,7 +633,7 @@ export class FeatureStore {
         if (!(await this.offline.hasTable(plan.offlineTable))) {
           // Nothing ingested yet: plain features stay null, counts and sums are 0.
           for (const a of selection.aggregations) {
-            if (a.op === 'count' || a.op === 'sum') (out.get(a.name) as Scalar[]).fill(0);
+            if (a.op === 'count' || a.op === 'sum') (out.get(a.output) as Scalar[]).fill(0);
           }
           continue;
         }
@@ -707,34 +713,40 @@ export class FeatureStore {
         `feature vector '${name}' is not defined; defined: ${this.spec.feature_vectors.map((v) => v.name).join(', ') || '(none)'}`,
       );
     }
-    const sets = new Map<
-      string,
-      { plan: SetPlan; plain: SetSelection['plain']; aggregations: WindowAggregation[] }
-    >();
+    const sets = new Map<string, SetSelection>();
     const features: VectorPlan['features'] = [];
-    const seen = new Set<string>();
-    for (const ref of spec.features) {
-      const [setName, feature] = ref.split('.') as [string, string];
-      const plan = this.setPlan(setName);
-      let selection = sets.get(setName);
+    const outputs = new Map<string, string>();
+    for (const entry of spec.features) {
+      const ref = parseFeatureRef(entry);
+      const plan = this.setPlan(ref.set);
+      let selection = sets.get(ref.set);
       if (!selection) {
         selection = { plan, plain: [], aggregations: [] };
-        sets.set(setName, selection);
+        sets.set(ref.set, selection);
       }
       const names =
-        feature === '*'
+        ref.feature === '*'
           ? [...plan.spec.features.map((f) => f.name), ...plan.aggregations.map((a) => a.name)]
-          : [feature];
+          : [ref.feature];
       for (const n of names) {
-        if (seen.has(n)) continue;
+        const output = ref.alias ?? n;
+        const source = `${ref.set}.${n}`;
+        const taken = outputs.get(output);
+        if (taken === source) continue;
+        if (taken !== undefined) {
+          throw new FerryError(
+            'FERRY_CONFIG_INVALID',
+            `feature vector '${name}': output name '${output}' is taken by both '${taken}' and '${source}'; give one an alias ({ feature: ${source}, alias: <name> })`,
+          );
+        }
         const plain = plan.spec.features.find((f) => f.name === n);
         const aggregation = plan.aggregations.find((a) => a.name === n);
         if (plain) {
-          selection.plain.push({ name: n, type: plain.type });
-          features.push({ name: n, type: plain.type });
+          selection.plain.push({ name: n, output, type: plain.type });
+          features.push({ name: output, type: plain.type });
         } else if (aggregation) {
-          selection.aggregations.push(aggregation);
-          features.push({ name: n, type: aggregation.type });
+          selection.aggregations.push({ ...aggregation, output });
+          features.push({ name: output, type: aggregation.type });
         } else {
           const defined = [
             ...plan.spec.features.map((f) => f.name),
@@ -742,10 +754,10 @@ export class FeatureStore {
           ];
           throw new FerryError(
             'FERRY_FEATURE_UNKNOWN',
-            `feature '${setName}.${n}' is not defined; '${setName}' defines: ${defined.join(', ')}`,
+            `feature '${source}' is not defined; '${ref.set}' defines: ${defined.join(', ')}`,
           );
         }
-        seen.add(n);
+        outputs.set(output, source);
       }
     }
     const selections = [...sets.values()];
@@ -783,7 +795,7 @@ function plainSql(plan: SetPlan, selection: SetSelection, spineSql: string): str
     QUALIFY row_number() OVER (PARTITION BY ${ident(plan.keyColumn)}, ${ident(fs.timestamp)} ORDER BY ${ident(EVENT_ID_COLUMN)} DESC) = 1`;
   const picks = selection.plain.map(
     (f) =>
-      `CAST(CASE WHEN l._t - e._ts < ${fs.ttl} THEN e.${ident(f.name)} END AS ${SQL_TYPES[f.type]}) AS ${ident(f.name)}`,
+      `CAST(CASE WHEN l._t - e._ts < ${fs.ttl} THEN e.${ident(f.name)} END AS ${SQL_TYPES[f.type]}) AS ${ident(f.output)}`,
   );
   return `WITH l AS (${spineSql}), e AS (${events})
     SELECT l._row, ${picks.join(', ')}
@@ -817,7 +829,7 @@ function aggregationSql(plan: SetPlan, selection: SetSelection, spineSql: string
         expr = `${a.op}(${raw}) ${filter}`;
         break;
     }
-    return `CAST(${expr} AS ${SQL_TYPES[a.type]}) AS ${ident(a.name)}`;
+    return `CAST(${expr} AS ${SQL_TYPES[a.type]}) AS ${ident(a.output)}`;
   });
   const events = `SELECT ${ident(plan.keyColumn)} AS _k, epoch_ms(${ident(fs.timestamp)}) AS _ts, ${columns.map(ident).join(', ')} FROM {{${plan.offlineTable}}}`;
   return `WITH l AS (${spineSql}), e AS (${events})

@@ -4,7 +4,12 @@
  * fields override or add features), then `model` predicts with a registered model version.
  * Served like a model (`/v2/models/{endpoint}/infer`), so every OIP client works unchanged.
  */
-import type { FeatureVectorSpec, ProjectSpec, StepSpec } from '../config/schema.js';
+import {
+  parseFeatureRef,
+  type FeatureVectorSpec,
+  type ProjectSpec,
+  type StepSpec,
+} from '../config/schema.js';
 import type { LoadedModel, ModelInput, ModelSignature } from '../core/model.js';
 import { getColumn, type Column, type Scalar, type Table } from '../core/table.js';
 import { FerryError } from '../errors/index.js';
@@ -160,7 +165,7 @@ class EndpointModel implements ServedModel {
 }
 
 function entityKeys(spec: ProjectSpec, vector: FeatureVectorSpec): string[] {
-  const sets = new Set(vector.features.map((f) => f.split('.')[0]));
+  const sets = new Set(vector.features.map((f) => parseFeatureRef(f).set));
   const keys = new Set<string>();
   for (const setName of sets) {
     const fs = spec.feature_sets.find((f) => f.name === setName);
@@ -179,10 +184,10 @@ function entityKeys(spec: ProjectSpec, vector: FeatureVectorSpec): string[] {
 /** Bare output names of a vector's features (expanding `<set>.*`). */
 export function vectorFeatureNames(spec: ProjectSpec, vector: FeatureVectorSpec): string[] {
   const names: string[] = [];
-  for (const ref of vector.features) {
-    const [setName, feature] = ref.split('.') as [string, string];
+  for (const entry of vector.features) {
+    const { set: setName, feature, alias } = parseFeatureRef(entry);
     if (feature !== '*') {
-      names.push(feature);
+      names.push(alias ?? feature);
       continue;
     }
     const fs = spec.feature_sets.find((f) => f.name === setName);

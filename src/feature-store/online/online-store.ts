@@ -40,6 +40,16 @@ export interface OnlineStore {
     since: number,
     until: number,
   ): Promise<OnlineRecord[]>;
+  /**
+   * `readEvents` for many keys at once (one round trip on a networked store): one list per key,
+   * in the order asked, empty for an unknown key.
+   */
+  readEventsMany(
+    featureSet: string,
+    keys: readonly string[],
+    since: number,
+    until: number,
+  ): Promise<OnlineRecord[][]>;
   deleteFeatureSet(featureSet: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -198,11 +198,22 @@ export class SqliteOnlineStore implements OnlineStore {
     since: number,
     until: number,
   ): Promise<OnlineRecord[]> {
+    return (await this.readEventsMany(featureSet, [key], since, until))[0] ?? [];
+  }
+
+  async readEventsMany(
+    featureSet: string,
+    keys: readonly string[],
+    since: number,
+    until: number,
+  ): Promise<OnlineRecord[][]> {
     this.assertOpen();
-    return this.selectEvents.all(featureSet, key, since, until).map(([ts, json]) => ({
-      ts,
-      values: JSON.parse(json) as Row,
-    }));
+    return keys.map((key) =>
+      this.selectEvents.all(featureSet, key, since, until).map(([ts, json]) => ({
+        ts,
+        values: JSON.parse(json) as Row,
+      })),
+    );
   }
 
   async deleteFeatureSet(featureSet: string): Promise<void> {
