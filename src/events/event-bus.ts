@@ -9,7 +9,12 @@
  *   `ferry.dead.<subject>`) with the error, never dropped silently;
  * - subscribers sharing a `group` split the messages: each goes to exactly one of them;
  * - queues are bounded: `publish` waits while a subscriber's queue is full (backpressure);
- * - per subscription, messages are handled one at a time in publish order (redeliveries aside).
+ * - per subscription, messages are handled one at a time in publish order (redeliveries aside);
+ * - `subscribeBatch` hands over up to `maxMessages` messages at once (waiting at most `maxWaitMs`
+ *   for a batch to fill once its first message is there): the batch is acknowledged when the
+ *   handler resolves, and if it throws every message of it is delivered again (and dead-lettered
+ *   after `maxDeliver` deliveries, each with the error). A handler that finds one poison message
+ *   publishes it to a dead-letter subject itself and resolves, so the rest are acknowledged.
  */
 import type { JsonValue } from '../core/json.js';
 
@@ -26,6 +31,13 @@ export interface SubscribeOptions {
   readonly deadLetterSubject?: string;
 }
 
+export interface BatchSubscribeOptions extends SubscribeOptions {
+  /** Most messages handed to the handler at once (default 500). */
+  readonly maxMessages?: number;
+  /** Longest wait for a batch to fill once its first message has arrived, in ms (default 20). */
+  readonly maxWaitMs?: number;
+}
+
 export interface Subscription {
   unsubscribe(): Promise<void>;
 }
@@ -37,6 +49,12 @@ export interface EventBus {
     subject: string,
     handler: (message: EventMessage) => Promise<void>,
     options?: SubscribeOptions,
+  ): Promise<Subscription>;
+  /** Like `subscribe`, handing over messages in batches; see the contract above. */
+  subscribeBatch(
+    subject: string,
+    handler: (messages: readonly EventMessage[]) => Promise<void>,
+    options?: BatchSubscribeOptions,
   ): Promise<Subscription>;
   /** Resolves once every message published so far has been handled (or dead-lettered). */
   drain(): Promise<void>;

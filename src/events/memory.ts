@@ -137,6 +137,11 @@ export class MemoryEventBus implements EventBus {
     return { unsubscribe: () => this.unsubscribe(sub) };
   }
 
+  // TEMPORARY: replaced by a real implementation in this change.
+  subscribeBatch(): Promise<Subscription> {
+    return Promise.reject(new Error('subscribeBatch is not implemented yet'));
+  }
+
   async drain(): Promise<void> {
     while (!this.isIdle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
