@@ -228,3 +228,256 @@ describe('ferry CLI', () => {
     expect(report.features.map((f) => f.column)).toContain('Body Mass (g)');
   });
 });
+
+describe('ferry CLI: feature store governance', () => {
+  const HOUR = 3_600_000;
+  const T0 = Date.UTC(2026, 8, 1);
+  let dir: string;
+  const events: { card: string; at: number; amount: number }[] = [];
+
+  /** ferry.yaml of the project, with `windows` for the amount aggregations. */
+  function yaml(windows: string, moreFeatures = ''): string {
+    return `
+entities:
+  - { name: card, keys: [card_id] }
+feature_sets:
+  - name: tx
+    entity: card
+    timestamp: ts
+    owner: risk-team
+    description: card transactions
+    tags: [payments, tier1]
+    source: { type: csv, path: tx.csv }
+    features:
+      - { name: amount, type: float }
+      - { name: country, type: string }
+    aggregations:
+      - { column: amount, ops: [count, sum, max], windows: [${windows}] }
+    ttl: 1d
+feature_vectors:
+  - name: fraud
+    owner: risk-team
+    features: [tx.amount, tx.country, tx.amount_sum_6h, { feature: tx.amount_max_6h, alias: biggest }${moreFeatures}]
+    label: { source: { type: csv, path: labels.csv }, column: is_fraud, timestamp: ts }
+`;
+  }
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-features-'));
+    // 20 cards over 3 days; fraudulent cards spend big amounts. A fixed LCG keeps it repeatable.
+    let seed = 7;
+    const random = (): number => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    const tx = ['card_id,ts,amount,country'];
+    const labels = ['card_id,ts,is_fraud'];
+    for (let c = 0; c < 20; c++) {
+      const fraud = c % 4 === 0;
+      for (let i = 0; i < 30; i++) {
+        const at = T0 + Math.floor(random() * 72 * HOUR);
+        const amount = (fraud ? 200 : 20) + Math.round(random() * 50);
+        events.push({ card: `c${c}`, at, amount });
+        tx.push(`c${c},${new Date(at).toISOString()},${amount},${random() < 0.5 ? 'FR' : 'DE'}`);
+        labels.push(`c${c},${new Date(at + 60_000).toISOString()},${fraud ? 1 : 0}`);
+      }
+    }
+    writeFileSync(path.join(dir, 'tx.csv'), tx.join('\n') + '\n');
+    writeFileSync(path.join(dir, 'labels.csv'), labels.join('\n') + '\n');
+    writeFileSync(path.join(dir, 'ferry.yaml'), yaml('1h, 6h'));
+  });
+
+  const run = (args: string[]): ReturnType<typeof ferry> => ferry([...args, '--project', dir], dir);
+  const json = <T>(args: string[]): T => {
+    const result = run([...args, '--json']);
+    expect(result.stderr).not.toContain('FERRY_');
+    expect(result.status, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as T;
+  };
+
+  it('answers --help for materialize and features list|show', () => {
+    for (const command of [['materialize'], ['features', 'list'], ['features', 'show']]) {
+      const help = ferry([...command, '--help'], dir);
+      expect(help.status, command.join(' ')).toBe(0);
+      expect(help.stdout).toContain(`Usage: ferry ${command.join(' ')}`);
+    }
+  });
+
+  it('lists sets and vectors with version, owner, tags and the last ingestion', () => {
+    expect(json<{ written: number }>(['ingest', 'tx']).written).toBe(600);
+    const listed = json<
+      {
+        name: string;
+        kind: string;
+        version: number;
+        owner: string;
+        tags: string[];
+        entity: string;
+        last_ingestion: { written: number; read: number } | null;
+      }[]
+    >(['features', 'list']);
+    expect(listed).toMatchObject([
+      {
+        name: 'tx',
+        kind: 'feature_set',
+        version: 1,
+        owner: 'risk-team',
+        tags: ['payments', 'tier1'],
+        entity: 'card',
+        last_ingestion: { read: 600, written: 600 },
+      },
+      { name: 'fraud', kind: 'feature_vector', version: 1, entity: 'card', last_ingestion: null },
+    ]);
+    const text = run(['features', 'list']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/tx\s+feature set\s+1\s+risk-team\s+payments,tier1\s+card/);
+  });
+
+  it('trains from a vector, registering the dataset and the lineage', () => {
+    const built = json<{ dataset: string; rows: number }>(['dataset', 'build', 'fraud']);
+    expect(built.rows).toBe(600);
+    expect(built.dataset).toMatch(/^fraud-/);
+    const text = run(['dataset', 'build', 'fraud']);
+    expect(text.stdout).toMatch(/Registered dataset fraud-\S+/);
+
+    const trained = json<{
+      version: number;
+      vector: string;
+      vector_version: number;
+      dataset: string;
+      task: string;
+      metrics: Record<string, number>;
+    }>(['train', '--vector', 'fraud', '--name', 'fraud_model']);
+    expect(trained).toMatchObject({
+      version: 1,
+      vector: 'fraud',
+      vector_version: 1,
+      task: 'classification',
+    });
+    expect(trained.metrics.accuracy).toBeGreaterThan(0.9);
+    const show = run(['models', 'show', 'fraud_model']);
+    expect(show.status).toBe(0);
+    // Keys and time are not features; the alias is.
+    expect(show.stdout).toContain('biggest');
+    expect(show.stdout).not.toMatch(/\bcard_id\b/);
+
+    const shown = json<{
+      current: { version: number; owner: string };
+      history: { version: number; change: string }[];
+      last_ingestion: { written: number; profile: { columns: Record<string, unknown> } };
+      lineage: {
+        sources: { role: string; path: string }[];
+        feature_vectors: { name: string }[];
+        datasets: { id: string }[];
+        models: { model: string; version: number; dataset: string }[];
+      };
+    }>(['features', 'show', 'tx']);
+    expect(shown.current).toMatchObject({ version: 1, owner: 'risk-team' });
+    expect(shown.last_ingestion.written).toBe(600);
+    expect(Object.keys(shown.last_ingestion.profile.columns)).toEqual(['amount', 'country']);
+    expect(shown.lineage.sources).toEqual([
+      { role: 'events', of: 'tx', path: 'tx.csv', sha256: null },
+    ]);
+    expect(shown.lineage.feature_vectors.map((v) => v.name)).toEqual(['fraud']);
+    expect(shown.lineage.datasets.map((d) => d.id)).toContain(trained.dataset);
+    expect(shown.lineage.models).toEqual([
+      {
+        model: 'fraud_model',
+        version: 1,
+        vector: 'fraud',
+        vector_version: 1,
+        dataset: trained.dataset,
+      },
+    ]);
+    const vector = json<{ lineage: { sources: { role: string; sha256: string | null }[] } }>([
+      'features',
+      'show',
+      'fraud',
+    ]);
+    expect(vector.lineage.sources.filter((s) => s.role === 'labels')[0]?.sha256).toMatch(
+      /^[0-9a-f]{64}$/,
+    );
+
+    const people = run(['features', 'show', 'tx']);
+    expect(people.status).toBe(0);
+    for (const part of [
+      'Feature set tx, version 1',
+      'Versions:',
+      'Last ingestion:',
+      'Lineage:',
+      'fraud_model v1',
+    ])
+      expect(people.stdout).toContain(part);
+  });
+
+  it('bumps the version when the definition changes and keeps the history', () => {
+    writeFileSync(path.join(dir, 'ferry.yaml'), yaml('1h, 6h, 1d', ', tx.amount_sum_1d'));
+    const shown = json<{
+      current: { version: number };
+      history: { version: number; change: string }[];
+      lineage: { feature_vectors: { name: string; version: number }[] };
+    }>(['features', 'show', 'tx']);
+    expect(shown.current.version).toBe(2);
+    expect(shown.history.map((h) => [h.version, h.change])).toEqual([
+      [1, 'created'],
+      [2, 'definition'],
+    ]);
+    expect(shown.lineage.feature_vectors).toEqual([{ name: 'fraud', version: 2 }]);
+  });
+
+  it('materializes the online store from the offline one, all of it or since a time', () => {
+    const at = T0 + 73 * HOUR; // after every event: live traffic, which online answers exactly
+    const lookup = (): { key: string; values: Record<string, unknown> }[] =>
+      json([
+        'features',
+        'get',
+        'fraud',
+        '--key',
+        'card_id=c0',
+        '--key',
+        'card_id=c5',
+        '--at',
+        new Date(at).toISOString(),
+      ]);
+    // ferry.yaml now has a 1d window, longer than what ingestion kept online (6h): a full
+    // rebuild keeps the events the new window needs.
+    const all = json<{ events: number; entities: number; cleared: boolean }>(['materialize', 'tx']);
+    expect(all).toMatchObject({ events: 600, entities: 20, cleared: true });
+    const rebuilt = lookup();
+    for (const { key, values } of rebuilt) {
+      const mine = events.filter((e) => e.card === key && e.at <= at);
+      const sum = (window: number): number =>
+        mine.filter((e) => e.at > at - window).reduce((total, e) => total + e.amount, 0);
+      expect(values.amount_sum_6h, key).toBe(sum(6 * HOUR));
+      expect(values.amount_sum_1d, key).toBe(sum(24 * HOUR));
+    }
+    const since = json<{ events: number; cleared: boolean }>([
+      'materialize',
+      'tx',
+      '--since',
+      new Date(T0 + 48 * HOUR).toISOString(),
+    ]);
+    expect(since.cleared).toBe(false);
+    expect(since.events).toBeGreaterThan(0);
+    expect(since.events).toBeLessThan(600);
+    expect(lookup()).toEqual(rebuilt);
+    const text = run(['materialize', 'tx', '--since', '1d']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toContain("Materialized 'tx': 0 events");
+  });
+
+  it('gives coded errors and exit code 2 for bad input', () => {
+    const unknown = run(['materialize', 'nope']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('FERRY_FEATURE_SET_UNKNOWN');
+    const since = run(['materialize', 'tx', '--since', 'yesterday']);
+    expect(since.status).toBe(2);
+    expect(since.stderr).toContain('FERRY_ARGUMENT_INVALID');
+    const show = run(['features', 'show', 'nope']);
+    expect(show.status).toBe(2);
+    expect(show.stderr).toContain('FERRY_FEATURE_SET_UNKNOWN');
+    const both = run(['train', '--vector', 'fraud', '--data', 'tx.csv', '--name', 'm']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('FERRY_ARGUMENT_INVALID');
+    const vector = run(['train', '--vector', 'nope', '--name', 'm']);
+    expect(vector.status).toBe(2);
+    expect(vector.stderr).toContain('FERRY_FEATURE_VECTOR_UNKNOWN');
+  });
+});

@@ -1,4 +1,7 @@
-/** `ferry dataset build <feature_vector>`: a point-in-time-correct training set. */
+/**
+ * `ferry dataset build <feature_vector>`: a point-in-time-correct training set, registered as a
+ * dataset (id, vector version, label source and hash, profile) that models trained on it cite.
+ */
 import type { Command } from 'commander';
 import { withWorkspace, type GlobalOptions } from './context.js';
 import { printJson, progress } from './output.js';
@@ -25,13 +28,14 @@ export function registerDataset(program: Command): void {
     .action(async (name: string, _o: unknown, command: Command) => {
       const options = command.optsWithGlobals<BuildOptions>();
       progress(options)(`Building a point-in-time training set from '${name}'...`);
-      const table = await withWorkspace(options, (ws) =>
-        ws.features.buildTrainingSet(name, {
+      const { table, dataset } = await withWorkspace(options, (ws) =>
+        ws.features.buildDataset(name, {
           ...(options.labels ? { labels: options.labels } : {}),
           ...(options.out ? { out: options.out } : {}),
         }),
       );
       const summary = {
+        dataset,
         vector: name,
         rows: table.rowCount,
         columns: table.columns.map((c) => c.name),
@@ -39,7 +43,8 @@ export function registerDataset(program: Command): void {
       };
       if (options.json) return printJson(summary);
       process.stdout.write(
-        `Built ${table.rowCount} rows with columns ${summary.columns.join(', ')}${options.out ? ` into ${options.out}` : ''}\n`,
+        `Built ${table.rowCount} rows with columns ${summary.columns.join(', ')}${options.out ? ` into ${options.out}` : ''}\n` +
+          (dataset === null ? '' : `Registered dataset ${dataset}\n`),
       );
     });
 }

@@ -9,6 +9,7 @@ import { registerDataset } from './dataset.js';
 import { registerFeatures } from './features.js';
 import { registerIngest } from './ingest.js';
 import { registerInit } from './init.js';
+import { registerMaterialize } from './materialize.js';
 import { registerModels } from './models.js';
 import { registerMonitor } from './monitor.js';
 import { reportError } from './output.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerData(program);
   registerModels(program);
   registerIngest(program);
+  registerMaterialize(program);
   registerDataset(program);
   registerFeatures(program);
   registerServe(program);

@@ -1,7 +1,9 @@
 /**
- * `ferry train`: train candidate models on a table, or on the rows a preparation recipe of
- * ferry.yaml prepares (`--recipe`), and register the best. A model trained on a recipe embeds
- * the fitted recipe and takes the raw columns, so serving prepares rows as training did.
+ * `ferry train`: train candidate models on a table, on the rows a preparation recipe of
+ * ferry.yaml prepares (`--recipe`), or on a point-in-time training set of a feature vector
+ * (`--vector`), and register the best. A model trained on a recipe embeds the fitted recipe and
+ * takes the raw columns, so serving prepares rows as training did. A model trained on a vector
+ * records the vector, its version and the registered dataset in its lineage.
  */
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -16,7 +18,9 @@ import { argumentError, printJson, printTable, progress } from './output.js';
 interface TrainOptions extends GlobalOptions {
   readonly data?: string;
   readonly recipe?: string;
-  readonly target: string;
+  readonly vector?: string;
+  readonly labels?: string;
+  readonly target?: string;
   readonly name: string;
   readonly task?: string;
   readonly drop?: string;
@@ -37,7 +41,15 @@ export function registerTrain(program: Command): void {
       '--recipe <name>',
       'prepare the data with this recipe of ferry.yaml (recipes:); the model embeds the fitted recipe and takes raw columns',
     )
-    .requiredOption('--target <column>', 'the column to predict (with --recipe: a prepared column)')
+    .option(
+      '--vector <feature_vector>',
+      'train on a point-in-time training set of this feature vector (registered as a dataset); the target is its label column, keys and time are not features',
+    )
+    .option('--labels <file>', "with --vector: label rows instead of the vector's label source")
+    .option(
+      '--target <column>',
+      'the column to predict (with --recipe: a prepared column; with --vector: defaults to its label column)',
+    )
     .requiredOption('--name <model>', 'model name to register under')
     .option('--task <task>', 'classification or regression (inferred from the target when absent)')
     .option('--drop <columns>', 'comma-separated columns that are not features (ids, timestamps)')
@@ -50,6 +62,7 @@ Examples:
   ferry train --data penguins.csv --target Species --name penguins
   ferry train --recipe fraud_training --target is_fraud --name fraud --drop card_id,ts
   ferry train --recipe fraud_training --data june.csv --target is_fraud --name fraud
+  ferry train --vector fraud_v1 --name fraud
 
 With --recipe, the recipe runs as 'ferry data prep' would (validation and quarantine included);
 the model trains on its train and validation parts and is scored once on its test part. Filters
@@ -68,8 +81,22 @@ and drop_missing choose the training rows only: when serving, every row gets a p
             .filter(Boolean)
         : [];
       const say = progress(options);
+      const sources = [options.data, options.recipe, options.vector].filter((s) => s !== undefined);
+      if (options.vector !== undefined && sources.length > 1)
+        throw argumentError(
+          '--vector trains on its own training set: leave out --data and --recipe',
+        );
+      if (options.labels !== undefined && options.vector === undefined)
+        throw argumentError('--labels goes with --vector <feature_vector>');
+      if (options.vector !== undefined) {
+        await trainOnVector(options, options.vector, { task, seed, drop, say });
+        return;
+      }
+      const target = options.target;
+      if (target === undefined)
+        throw argumentError('give --target <column>, the column to predict');
       if (options.recipe !== undefined) {
-        await trainOnRecipe(options, options.recipe, { task, seed, drop, say });
+        await trainOnRecipe(options, options.recipe, target, { task, seed, drop, say });
         return;
       }
       if (options.data === undefined) {
@@ -85,7 +112,7 @@ and drop_missing choose the training rows only: when serving, every row gets a p
       const outcome = await withWorkspace(options, (ws) =>
         runTrainingJob(ws.metadata, ws.registry, {
           table,
-          target: options.target,
+          target,
           model: options.name,
           ...(task ? { task } : {}),
           seed,
@@ -109,14 +136,77 @@ interface Settings {
   readonly say: (message: string) => void;
 }
 
-async function trainOnRecipe(options: TrainOptions, recipe: string, s: Settings): Promise<void> {
+/**
+ * Builds the vector's training set (registered as a dataset), trains on it with the label as
+ * target and without the key and time columns, and records vector, version and dataset.
+ */
+async function trainOnVector(options: TrainOptions, vector: string, s: Settings): Promise<void> {
+  const outcome = await withWorkspace(options, async (ws) => {
+    s.say(`Building a point-in-time training set from '${vector}'...`);
+    const built = await ws.features.buildDataset(vector, {
+      ...(options.labels === undefined ? {} : { labels: options.labels }),
+    });
+    const target = options.target ?? built.labelColumn;
+    if (target === null) {
+      throw argumentError(
+        `feature vector '${vector}' has no label; add 'label:' to it in ferry.yaml or pass --target <column>`,
+      );
+    }
+    const record = built.dataset === null ? undefined : await ws.catalog.dataset(built.dataset);
+    s.say(
+      `${built.table.rowCount} rows${built.dataset === null ? '' : `, registered as dataset ${built.dataset}`}`,
+    );
+    const notFeatures = [...built.keyColumns, built.timestampColumn];
+    const drop = [...new Set([...notFeatures, ...s.drop])].filter((c) => c !== target);
+    const job = await runTrainingJob(ws.metadata, ws.registry, {
+      table: built.table,
+      target,
+      model: options.name,
+      ...(s.task ? { task: s.task } : {}),
+      seed: s.seed,
+      drop,
+      lineage: {
+        vector,
+        vector_version: record?.vector_version ?? null,
+        dataset: built.dataset,
+        labels: record?.labels.source ?? null,
+        labelsSha256: record?.labels.sha256 ?? null,
+      },
+      onProgress: s.say,
+    });
+    return { job, dataset: built.dataset, rows: built.table.rowCount, record };
+  });
+  if (options.json) {
+    printJson({
+      ...summary(options.name, outcome.job),
+      vector,
+      vector_version: outcome.record?.vector_version ?? null,
+      dataset: outcome.dataset,
+      rows: outcome.rows,
+    });
+    return;
+  }
+  process.stdout.write(
+    `Vector ${vector} v${outcome.record?.vector_version ?? '?'}: ${outcome.rows} rows` +
+      (outcome.dataset === null ? '' : ` (dataset ${outcome.dataset})`) +
+      '\n\n',
+  );
+  printOutcome(options.name, outcome.job);
+}
+
+async function trainOnRecipe(
+  options: TrainOptions,
+  recipe: string,
+  target: string,
+  s: Settings,
+): Promise<void> {
   const outcome = await withWorkspace(options, (ws) =>
     runRecipeTrainingJob(ws.metadata, ws.registry, {
       spec: ws.project.spec,
       projectDir: ws.project.dir,
       recipe,
       ...(options.data === undefined ? {} : { data: path.resolve(options.data) }),
-      target: options.target,
+      target,
       model: options.name,
       ...(s.task ? { task: s.task } : {}),
       seed: s.seed,

@@ -44,7 +44,12 @@ const artifactStore = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('local'), path: z.string().default('artifacts') }),
 ]);
 const offlineStore = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('parquet'), path: z.string().default('offline') }),
+  z.strictObject({
+    type: z.literal('parquet'),
+    path: z.string().default('offline'),
+    /** Small files of one tier in a folder before they are merged in the background. */
+    compact_after_files: z.number().int().min(2).default(32),
+  }),
 ]);
 const redisUrl = z
   .string()
@@ -80,6 +85,17 @@ const eventBus = z.discriminatedUnion('type', [
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-"')
       .default('FERRY'),
+    /**
+     * Carry every subject under `<prefix>.` (so `ferry.ingest.tx` travels as `<prefix>.ferry.ingest.tx`),
+     * letting several projects share one NATS server. Without it, subjects travel as they are.
+     */
+    subject_prefix: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+        'dot-separated tokens of letters, digits, "_" or "-"',
+      )
+      .optional(),
     /** Messages delivered to a subscriber and not yet acknowledged, at most. */
     max_pending: z.number().int().positive().default(10_000),
     /** How long a delivered message may stay unacknowledged before it is delivered again. */
@@ -156,6 +172,17 @@ const featureSet = z.strictObject({
       }),
     )
     .default([]),
+  /**
+   * Types of the JSON fields of streamed events (`POST /v1/feature-sets/<name>/events`,
+   * `ferry.ingest.<name>`), column → float, int, bool, string or timestamp. A stream row is read
+   * as: the entity key (string), the timestamp (ISO 8601 text or UTC milliseconds), `event_id`
+   * (string), each feature by its type, then the source's `schema:`, then this map (later wins).
+   * Declare here the raw fields that steps or rules read and that are not features; other fields
+   * of an event are ignored.
+   */
+  event_schema: z
+    .record(z.string().min(1), z.enum(['float', 'int', 'bool', 'string', 'timestamp']))
+    .optional(),
   ttl: duration.prefault('7d'),
   /**
    * Events kept online beyond the largest window. 0 serves live traffic exactly; replays and
@@ -218,9 +245,9 @@ export const projectSchema = z.strictObject({
   state_dir: z.string().default('.ferry'),
   metadata: metadataStore.default({ type: 'sqlite', path: 'metadata.db' }),
   artifacts: artifactStore.default({ type: 'local', path: 'artifacts' }),
-  offline_store: offlineStore.default({ type: 'parquet', path: 'offline' }),
-  online_store: onlineStore.default({ type: 'sqlite', path: 'online.db' }),
-  event_bus: eventBus.default({ type: 'memory', max_pending: 10_000 }),
+  offline_store: offlineStore.prefault({ type: 'parquet' }),
+  online_store: onlineStore.prefault({ type: 'sqlite' }),
+  event_bus: eventBus.prefault({ type: 'memory' }),
   server: z
     .strictObject({
       host: z.string().default('127.0.0.1'),

@@ -1,3 +1,9 @@
 /** The event bus: its interface and the backends configuration can choose. */
-export type { EventBus, EventMessage, SubscribeOptions, Subscription } from './event-bus.js';
+export type {
+  BatchSubscribeOptions,
+  EventBus,
+  EventMessage,
+  SubscribeOptions,
+  Subscription,
+} from './event-bus.js';
 export { createMemoryEventBus, MemoryEventBus, type MemoryEventBusOptions } from './memory.js';

@@ -202,3 +202,54 @@ describe('MemoryEventBus', () => {
     );
   });
 });
+
+describe('MemoryEventBus batches', () => {
+  it('never hands over a batch larger than maxPending, its bound on held messages', async () => {
+    const bus = createMemoryEventBus({ maxPending: 3 });
+    const sizes: number[] = [];
+    await bus.subscribeBatch('rows', async (batch) => void sizes.push(batch.length), {
+      maxMessages: 100,
+      maxWaitMs: 1,
+    });
+    const publishes: Promise<void>[] = [];
+    for (let i = 0; i < 10; i++) publishes.push(bus.publish('rows', i));
+    await Promise.all(publishes);
+    await bus.drain();
+    expect(sizes).toEqual([3, 3, 3, 1]);
+    await bus.close();
+  });
+
+  it('gives the queue of a batch member that leaves to the rest of its group', async () => {
+    const bus = createMemoryEventBus({ maxPending: 4 });
+    const gate = deferred();
+    const started = deferred();
+    const [leaving, staying] = [[] as number[], [] as number[]];
+    const sub = await bus.subscribeBatch(
+      'q',
+      async (batch) => {
+        started.resolve();
+        await gate.promise;
+        leaving.push(...batch.map((m) => m.data as number));
+      },
+      { group: 'g', maxMessages: 2, maxWaitMs: 0 },
+    );
+    await bus.subscribeBatch(
+      'q',
+      async (batch) => {
+        await gate.promise;
+        staying.push(...batch.map((m) => m.data as number));
+      },
+      { group: 'g', maxMessages: 2, maxWaitMs: 0 },
+    );
+    for (let i = 0; i < 8; i++) await bus.publish('q', i);
+    await started.promise;
+    const left = sub.unsubscribe();
+    gate.resolve();
+    await left;
+    await bus.drain();
+    expect([...leaving, ...staying].sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // Only the batch in flight when it left was handled by the leaving member.
+    expect(leaving.length).toBeLessThanOrEqual(2);
+    await bus.close();
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * MemoryEventBus: the in-process EventBus, for one machine and for tests. It keeps NATS's
  * semantics so that code moves to JetStream unchanged: `*` and `>` subject wildcards, queue groups,
- * redelivery up to `maxDeliver`, dead letters, bounded queues.
+ * redelivery up to `maxDeliver`, dead letters, bounded queues, batches.
  *
  * Messages are JSON-encoded at publish and decoded for each delivery, as over a network: a handler
  * gets its own copy, and a value JSON cannot carry is refused at publish rather than delivered
@@ -10,20 +10,38 @@
  */
 import type { JsonValue } from '../core/json.js';
 import { FerryError } from '../errors/index.js';
-import type { EventBus, EventMessage, SubscribeOptions, Subscription } from './event-bus.js';
+import type {
+  BatchSubscribeOptions,
+  EventBus,
+  EventMessage,
+  SubscribeOptions,
+  Subscription,
+} from './event-bus.js';
+import {
+  assertSubject,
+  checkBatchOptions,
+  checkSubscribeOptions,
+  deadLetterBody,
+  deadLetterSubjectOf,
+  encodeMessage,
+  errorText,
+  matches,
+  parsePattern,
+  positiveInteger,
+  type CheckedSubscribeOptions,
+} from './wire.js';
 
 export interface MemoryEventBusOptions {
   /**
    * Messages a subscription holds unacknowledged (in flight plus waiting) before `publish` waits.
-   * Default 10 000.
+   * A batch never holds more than this either. Default 10 000.
    */
   readonly maxPending?: number;
   /** Deliveries of a failing message before it is dead-lettered, when `subscribe` does not say. Default 5. */
   readonly defaultMaxDeliver?: number;
 }
 
-const DEAD_LETTER_PREFIX = 'ferry.dead.';
-/** Handlers run back to back this many times before the loop yields to timers and I/O. */
+/** Messages handed to handlers back to back before the loop yields to timers and I/O. */
 const YIELD_EVERY = 64;
 
 /**
@@ -45,6 +63,8 @@ interface Entry {
   deliveries: number;
   /** A dead letter is never dead-lettered again (that could loop forever). */
   readonly deadLetter: boolean;
+  /** When it entered its subscription's queue (performance.now()), for the batch wait. */
+  queuedAt?: number;
   /** Set while the entry waits for room (beyond a subscriber's bound, or in a group's backlog). */
   admit?: () => void;
 }
@@ -57,6 +77,15 @@ interface Group {
    * only when it has room, so one slow member never holds back the others.
    */
   readonly backlog: Entry[];
+}
+
+/** How a subscription hands its messages over: one at a time, or in batches. */
+interface Delivery {
+  /** Most messages per call of the handler. */
+  readonly limit: number;
+  /** Longest wait for a batch to fill once its first message is queued, in ms. */
+  readonly maxWaitMs: number;
+  readonly handle: (messages: EventMessage[]) => Promise<void>;
 }
 
 export class MemoryEventBus implements EventBus {
@@ -85,24 +114,7 @@ export class MemoryEventBus implements EventBus {
   async publish(subject: string, data: JsonValue): Promise<void> {
     this.assertOpen();
     assertSubject(subject);
-    let payload: string | undefined;
-    try {
-      payload = JSON.stringify(data);
-    } catch (error) {
-      throw new FerryError(
-        'FERRY_ARGUMENT_INVALID',
-        `message for '${subject}' is not JSON: ${String(error)}`,
-        {
-          cause: error,
-        },
-      );
-    }
-    if (payload === undefined) {
-      throw new FerryError(
-        'FERRY_ARGUMENT_INVALID',
-        `message for '${subject}' is not JSON (got ${typeof data})`,
-      );
-    }
+    const payload = encodeMessage(subject, data);
     const waits = this.route(subject, payload, false);
     if (waits.length > 0) await Promise.all(waits);
   }
@@ -114,32 +126,28 @@ export class MemoryEventBus implements EventBus {
   ): Promise<Subscription> {
     this.assertOpen();
     const tokens = parsePattern(subject);
-    const maxDeliver = positiveInteger('maxDeliver', options.maxDeliver ?? this.defaultMaxDeliver);
-    if (options.deadLetterSubject !== undefined) assertSubject(options.deadLetterSubject);
-    if (options.group === '') {
-      throw new FerryError('FERRY_ARGUMENT_INVALID', 'queue group name must not be empty');
-    }
-    const groupKey = options.group === undefined ? undefined : `${options.group}\u0000${subject}`;
-    const sub = new MemorySubscription(
-      this,
-      tokens,
-      handler,
-      maxDeliver,
-      options.deadLetterSubject,
-      groupKey,
-    );
-    this.subscriptions.add(sub);
-    if (groupKey !== undefined) {
-      const group = this.groups.get(groupKey) ?? { members: [], next: 0, backlog: [] };
-      group.members.push(sub);
-      this.groups.set(groupKey, group);
-    }
-    return { unsubscribe: () => this.unsubscribe(sub) };
+    const checked = checkSubscribeOptions(options, this.defaultMaxDeliver);
+    return this.add(subject, tokens, checked, {
+      limit: 1,
+      maxWaitMs: 0,
+      handle: (messages) => handler(messages[0] as EventMessage),
+    });
   }
 
-  // TEMPORARY: replaced by a real implementation in this change.
-  subscribeBatch(): Promise<Subscription> {
-    return Promise.reject(new Error('subscribeBatch is not implemented yet'));
+  async subscribeBatch(
+    subject: string,
+    handler: (messages: readonly EventMessage[]) => Promise<void>,
+    options: BatchSubscribeOptions = {},
+  ): Promise<Subscription> {
+    this.assertOpen();
+    const tokens = parsePattern(subject);
+    const checked = checkBatchOptions(options, this.defaultMaxDeliver);
+    // A batch is part of the subscription's bounded queue, so it never exceeds the bound.
+    return this.add(subject, tokens, checked, {
+      limit: Math.min(checked.maxMessages, this.maxPending),
+      maxWaitMs: checked.maxWaitMs,
+      handle: handler,
+    });
   }
 
   async drain(): Promise<void> {
@@ -157,6 +165,30 @@ export class MemoryEventBus implements EventBus {
       this.groups.clear();
     })();
     return this.closing;
+  }
+
+  private add(
+    subject: string,
+    tokens: readonly string[],
+    options: CheckedSubscribeOptions,
+    delivery: Delivery,
+  ): Subscription {
+    const groupKey = options.group === undefined ? undefined : `${options.group}\u0000${subject}`;
+    const sub = new MemorySubscription(
+      this,
+      tokens,
+      delivery,
+      options.maxDeliver,
+      options.deadLetterSubject,
+      groupKey,
+    );
+    this.subscriptions.add(sub);
+    if (groupKey !== undefined) {
+      const group = this.groups.get(groupKey) ?? { members: [], next: 0, backlog: [] };
+      group.members.push(sub);
+      this.groups.set(groupKey, group);
+    }
+    return { unsubscribe: () => this.unsubscribe(sub) };
   }
 
   /** Enqueues a message for every matching subscription; returns the waits for room (backpressure). */
@@ -201,18 +233,20 @@ export class MemoryEventBus implements EventBus {
    * room: the dead-letter queue may belong to the very subscription that is calling.
    */
   deadLetter(sub: MemorySubscription, entry: Entry, error: unknown): void {
-    const reason = error instanceof Error ? error.message : String(error);
     if (entry.deadLetter) {
       this.unrouted++;
       process.emitWarning(
-        `dead letter on '${entry.subject}' failed ${entry.deliveries} deliveries and was discarded: ${reason}`,
+        `dead letter on '${entry.subject}' failed ${entry.deliveries} deliveries and was discarded: ${errorText(error)}`,
         { code: 'FERRY_DEAD_LETTER_UNROUTED' },
       );
       return;
     }
-    const target = sub.deadLetterSubject ?? `${DEAD_LETTER_PREFIX}${entry.subject}`;
-    const body = `{"subject":${JSON.stringify(entry.subject)},"data":${entry.payload},"error":${JSON.stringify(reason)},"deliveries":${entry.deliveries}}`;
-    void this.route(target, body, true);
+    const target = deadLetterSubjectOf(entry.subject, sub.deadLetterSubject);
+    void this.route(
+      target,
+      deadLetterBody(entry.subject, entry.payload, error, entry.deliveries),
+      true,
+    );
   }
 
   /** @internal Wakes `drain()` callers once nothing is queued or running. */
@@ -260,7 +294,10 @@ export class MemoryEventBus implements EventBus {
   }
 }
 
-/** One subscription: its queue, and the loop that hands messages to its handler one at a time. */
+/**
+ * One subscription: its queue, and the loop that hands messages to its handler one call at a time
+ * (one message, or one batch).
+ */
 class MemorySubscription {
   /** Acknowledged entries before `head` are cleared and compacted away now and then. */
   private readonly queue: (Entry | undefined)[] = [];
@@ -268,17 +305,19 @@ class MemorySubscription {
   private scheduled = false;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Set while the loop waits for a batch to fill; called when it is full or the wait must end. */
+  private batchReady: (() => void) | undefined;
 
   constructor(
     private readonly bus: MemoryEventBus,
     readonly tokens: readonly string[],
-    private readonly handler: (message: EventMessage) => Promise<void>,
+    private readonly delivery: Delivery,
     private readonly maxDeliver: number,
     readonly deadLetterSubject: string | undefined,
     readonly groupKey: string | undefined,
   ) {}
 
-  /** Unacknowledged messages: the one in flight plus those waiting. */
+  /** Unacknowledged messages: those in flight plus those waiting. */
   get size(): number {
     return this.queue.length - this.head;
   }
@@ -293,21 +332,24 @@ class MemorySubscription {
 
   /** Queues a message; returns a promise when it lies beyond the bound, resolved once it is within. */
   enqueue(entry: Entry): Promise<void> | undefined {
+    entry.queuedAt = performance.now();
     this.queue.push(entry);
     let wait: Promise<void> | undefined;
     if (this.size > this.bus.maxPending)
       wait = new Promise<void>((resolve) => (entry.admit = resolve));
+    if (this.batchReady && this.size >= this.delivery.limit) this.wakeBatch();
     this.schedule();
     return wait;
   }
 
   stop(): void {
     this.stopped = true;
+    this.wakeBatch();
   }
 
   /** Stops delivery, waits for the handler in flight, and returns what was still queued. */
   async stopAfterCurrent(): Promise<Entry[]> {
-    this.stopped = true;
+    this.stop();
     await this.running;
     const left = this.queue.slice(this.head).filter((e): e is Entry => e !== undefined);
     this.queue.length = 0;
@@ -335,50 +377,91 @@ class MemorySubscription {
   }
 
   private async run(): Promise<void> {
+    const { limit, maxWaitMs } = this.delivery;
     let handled = 0;
     while (!this.stopped && this.size > 0) {
-      const entry = this.queue[this.head] as Entry;
-      entry.deliveries++;
-      let failed = false;
-      let error: unknown;
-      try {
-        await this.handler({
+      if (this.size < limit && maxWaitMs > 0) {
+        const waited = performance.now() - ((this.queue[this.head] as Entry).queuedAt ?? 0);
+        if (waited < maxWaitMs) await this.waitForBatch(maxWaitMs - waited);
+        if (this.stopped) return;
+      }
+      const batch = this.queue.slice(this.head, this.head + Math.min(this.size, limit)) as Entry[];
+      const messages = batch.map((entry) => {
+        entry.deliveries++;
+        return {
           subject: entry.subject,
           data: JSON.parse(entry.payload) as JsonValue,
           deliveries: entry.deliveries,
-        });
+        };
+      });
+      let failed = false;
+      let error: unknown;
+      try {
+        await this.delivery.handle(messages);
       } catch (e) {
         failed = true;
         error = e;
       }
       if (!failed) {
-        this.acknowledge();
-      } else if (entry.deliveries >= this.maxDeliver) {
-        this.bus.deadLetter(this, entry, error);
-        this.acknowledge();
+        this.settle(batch.length, []);
       } else {
-        // Redeliver after a turn of the event loop, so a failing handler does not spin.
-        await new Promise((resolve) => setImmediate(resolve));
-        continue;
+        const again = batch.filter((entry) => entry.deliveries < this.maxDeliver);
+        for (const entry of batch)
+          if (entry.deliveries >= this.maxDeliver) this.bus.deadLetter(this, entry, error);
+        this.settle(batch.length, again);
+        if (again.length > 0) {
+          // Redeliver after a turn of the event loop, so a failing handler does not spin.
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
       }
-      if (++handled % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+      handled += batch.length;
+      if (handled >= YIELD_EVERY) {
+        handled = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   }
 
-  /** Removes the head and lets the first message beyond the bound in. */
-  private acknowledge(): void {
-    this.queue[this.head] = undefined;
-    this.head++;
+  /** Waits until the queue holds a full batch, `ms` pass, or the subscription stops. */
+  private waitForBatch(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.wakeBatch(), ms);
+      this.batchReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private wakeBatch(): void {
+    const ready = this.batchReady;
+    this.batchReady = undefined;
+    ready?.();
+  }
+
+  /**
+   * Removes the `count` entries at the head, keeping `again` (those to deliver once more) at the
+   * head in their order, and lets as many messages beyond the bound in as left.
+   */
+  private settle(count: number, again: readonly Entry[]): void {
+    const removed = count - again.length;
+    for (let i = 0; i < removed; i++) this.queue[this.head + i] = undefined;
+    again.forEach((entry, i) => (this.queue[this.head + removed + i] = entry));
+    this.head += removed;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
-    const admitted = this.queue[this.head + this.bus.maxPending - 1];
-    if (admitted?.admit) {
-      const admit = admitted.admit;
-      admitted.admit = undefined;
-      admit();
+    for (let i = this.bus.maxPending - removed; i < this.bus.maxPending; i++) {
+      const admitted = this.queue[this.head + i];
+      if (admitted?.admit) {
+        const admit = admitted.admit;
+        admitted.admit = undefined;
+        admit();
+      }
     }
+    if (removed === 0) return;
     if (this.groupKey !== undefined) this.bus.groupHasRoom(this.groupKey);
     if (this.size === 0) this.bus.checkIdle();
   }
@@ -408,52 +491,4 @@ function flushBacklog(group: Group): void {
     member.enqueue(entry);
     admit?.();
   }
-}
-
-function matches(pattern: readonly string[], subject: readonly string[]): boolean {
-  for (let i = 0; i < pattern.length; i++) {
-    const token = pattern[i];
-    if (token === '>') return subject.length > i;
-    if (i >= subject.length) return false;
-    if (token !== '*' && token !== subject[i]) return false;
-  }
-  return pattern.length === subject.length;
-}
-
-function assertSubject(subject: string): void {
-  const tokens = typeof subject === 'string' ? subject.split('.') : [];
-  if (tokens.length === 0 || tokens.some((t) => t === '' || /[\s*>]/.test(t))) {
-    throw new FerryError(
-      'FERRY_ARGUMENT_INVALID',
-      `subject '${subject}' is not valid: use dot-separated non-empty tokens without spaces or wildcards (orders.created)`,
-    );
-  }
-}
-
-function parsePattern(pattern: string): string[] {
-  const tokens = typeof pattern === 'string' ? pattern.split('.') : [''];
-  const bad = tokens.some(
-    (t, i) =>
-      t === '' ||
-      /\s/.test(t) ||
-      (/[*>]/.test(t) && t !== '*' && t !== '>') ||
-      (t === '>' && i !== tokens.length - 1),
-  );
-  if (bad) {
-    throw new FerryError(
-      'FERRY_ARGUMENT_INVALID',
-      `subscription subject '${pattern}' is not valid: dot-separated tokens, where '*' stands for one token and a final '>' for the rest`,
-    );
-  }
-  return tokens;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new FerryError(
-      'FERRY_ARGUMENT_INVALID',
-      `${name} must be a positive integer, got ${String(value)}`,
-    );
-  }
-  return value;
 }

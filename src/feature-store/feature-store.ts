@@ -50,6 +50,7 @@ import {
   type Scalar,
   type Table,
 } from '../core/table.js';
+import type { JsonObject } from '../core/json.js';
 import { readSource, readTable } from '../data/read.js';
 import { quarantineTableName, writeQuarantine } from '../data/validate/quarantine.js';
 import type { ResolveReference } from '../data/validate/reference.js';
@@ -57,6 +58,7 @@ import { withQuarantine, type ValidationReport } from '../data/validate/report.j
 import { writeTable } from '../data/write.js';
 import { FerryError } from '../errors/index.js';
 import { castKey, castTimestamp, INVALID, showValue } from './cast.js';
+import { eventInputSchema } from './event-schema.js';
 import {
   compileIngestion,
   EVENT_ID_COLUMN,
@@ -79,6 +81,9 @@ export { EVENT_ID_COLUMN };
 const LATEST_EVENT_ID = '_event_id';
 /** Rows appended to the online store per call, so progress can be reported on large files. */
 const ONLINE_BATCH = 10_000;
+/** Events `materialize` reads from the offline store at most per read (one day, or a slice of it). */
+const MATERIALIZE_CHUNK = 200_000;
+const DAY_MS = 86_400_000;
 
 export interface FeatureStoreOptions {
   readonly spec: ProjectSpec;
@@ -94,6 +99,70 @@ export interface FeatureStoreOptions {
   readonly onlineHistoryMs?: number;
   /** Resolves `model:` references of distribution rules in feature sets' rule sets. */
   readonly resolveReference?: ResolveReference;
+  /**
+   * Called after every stored batch (both writes done, or nothing new): governance records it
+   * (`catalog.ts`). A failure is reported through the ingestion's progress and does not undo it.
+   */
+  readonly onIngested?: (event: IngestedEvent) => Promise<void> | void;
+  /** Registers a built training set and returns its dataset id (`catalog.ts`). */
+  readonly onDataset?: (event: DatasetEvent) => Promise<string>;
+}
+
+/** One stored ingestion batch, as {@link FeatureStoreOptions.onIngested} sees it. */
+export interface IngestedEvent {
+  readonly featureSet: string;
+  /** The file, `the given table`, or what a stream calls its batches. */
+  readonly origin: string;
+  /** `batch`: one file or table (`ingest`); `stream`: one of many small batches of a stream. */
+  readonly mode: 'batch' | 'stream';
+  readonly result: IngestResult;
+  /** The new events written, in the offline layout (key, timestamp, `event_id`, features). */
+  readonly rows: Table;
+  readonly keyColumn: string;
+  readonly timestampColumn: string;
+}
+
+/** A training set just built, as {@link FeatureStoreOptions.onDataset} sees it. */
+export interface DatasetEvent {
+  readonly vector: string;
+  /** Where the label rows came from: a file path, or `the given label table`. */
+  readonly labels: { readonly origin: string; readonly file: string | null };
+  readonly table: Table;
+  /** Absolute path the training set was written to, if any. */
+  readonly out: string | null;
+}
+
+/** A training set and the id it was registered under (null without a registering hook). */
+export interface BuiltDataset {
+  readonly table: Table;
+  readonly dataset: string | null;
+  /** The entity key column(s) and the label time column of `table` (not features for a model). */
+  readonly keyColumns: readonly string[];
+  readonly timestampColumn: string;
+  /** The vector's label column, if it has a label. */
+  readonly labelColumn: string | null;
+}
+
+export interface MaterializeOptions {
+  /** Only events with ts >= since (UTC ms), added to what is online; without it, all history after clearing the set online. */
+  readonly since?: number;
+  /** Events read from the offline store per read, at most, when a day has more (default 200,000). */
+  readonly chunkRows?: number;
+  readonly onProgress?: (message: string) => void;
+}
+
+/** What a materialization read from the offline store and replayed online. */
+export interface MaterializeResult {
+  readonly featureSet: string;
+  /** Whether the set was cleared online first (no `since`). */
+  readonly cleared: boolean;
+  readonly since: number | null;
+  /** Offline events replayed. */
+  readonly events: number;
+  /** Distinct entities among them. */
+  readonly entities: number;
+  /** Time ranges read one at a time. */
+  readonly chunks: number;
 }
 
 export interface IngestOptions {
@@ -101,6 +170,14 @@ export interface IngestOptions {
   readonly source?: string;
   /** Rows to ingest directly, instead of any file. */
   readonly table?: Table;
+  readonly onProgress?: (message: string) => void;
+}
+
+export interface IngestEventsOptions {
+  /** Names where the events came from, in the quarantine and in messages (default: `events of '<set>'`). */
+  readonly origin?: string;
+  /** Row number of the first event, so rejected rows of a stream's batches can be told apart (default 1). */
+  readonly firstRow?: number;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -173,8 +250,12 @@ export class FeatureStore {
   private readonly online: OnlineStore;
   private readonly onlineHistoryMs: number;
   private readonly resolveReference: ResolveReference | undefined;
+  private readonly onIngested: FeatureStoreOptions['onIngested'];
+  private readonly onDataset: FeatureStoreOptions['onDataset'];
   private readonly plans = new Map<string, SetPlan>();
   private readonly ingestionPlans = new Map<string, IngestionPlan>();
+  /** Per feature set, its steps and rules compiled for streamed events (`event-schema.ts`). */
+  private readonly eventPlans = new Map<string, IngestionPlan>();
   private readonly vectors = new Map<string, VectorPlan>();
   /** Per feature set, the tail of its ingestions: one at a time, so two never both see an event as new. */
   private readonly ingesting = new Map<string, Promise<unknown>>();
@@ -186,6 +267,8 @@ export class FeatureStore {
     this.online = options.online;
     this.onlineHistoryMs = Math.max(0, options.onlineHistoryMs ?? 0);
     this.resolveReference = options.resolveReference;
+    this.onIngested = options.onIngested;
+    this.onDataset = options.onDataset;
   }
 
   /**
@@ -206,6 +289,56 @@ export class FeatureStore {
     }
   }
 
+  /**
+   * Ingests streamed events (JSON objects: `POST /v1/feature-sets/<name>/events`,
+   * `ferry.ingest.<name>`) exactly as {@link ingest} ingests a file: the same steps, rules, type
+   * checks, quarantine, duplicate detection and both writes, serialised with the set's other
+   * ingestions. Events are read by the set's declared event schema (`event-schema.ts`); fields it
+   * does not name are ignored. The batch is not a table, so table-level rules (row_count,
+   * null_share, distribution) are not checked and `unique` looks within the batch only. Under
+   * policy `fail` a failing batch throws FERRY_VALIDATION_FAILED and nothing is written.
+   * @example const r = await store.ingestEvents('transactions', [{ card_id: 'c1', ts: '2026-10-01T12:00:00Z', amount: 12.5 }]);
+   */
+  async ingestEvents(
+    featureSetName: string,
+    events: readonly JsonObject[],
+    options: IngestEventsOptions = {},
+  ): Promise<IngestResult> {
+    const plan = this.setPlan(featureSetName);
+    const origin = options.origin ?? `events of '${plan.spec.name}'`;
+    const ingestion = await this.eventPlan(plan, origin);
+    // Prepared before queueing: it needs no store, and a batch failing under `fail` waits for nothing.
+    const prepared = prepareEvents(ingestion, textColumnsAsText(ingestion, events), {
+      firstRow: options.firstRow ?? 1,
+    });
+    const say = options.onProgress ?? (() => undefined);
+    const previous = this.ingesting.get(plan.spec.name) ?? Promise.resolve();
+    const run = previous
+      .catch(() => undefined)
+      .then(() => this.storeEvents(plan, prepared, origin, say));
+    this.ingesting.set(plan.spec.name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.ingesting.get(plan.spec.name) === run) this.ingesting.delete(plan.spec.name);
+    }
+  }
+
+  /** The feature set compiled for streamed events (cached: their schema is declared, never guessed). */
+  private async eventPlan(plan: SetPlan, origin: string): Promise<IngestionPlan> {
+    const cached = this.eventPlans.get(plan.spec.name);
+    if (cached) return cached;
+    const input = eventInputSchema(plan.spec, plan.keyColumn, plan.ruleSet);
+    const compiled = await compileIngestion(plan.spec, plan.keyColumn, plan.ruleSet, input, {
+      tableRules: false,
+      baseDir: this.projectDir,
+      origin,
+      ...(this.resolveReference ? { resolveReference: this.resolveReference } : {}),
+    });
+    this.eventPlans.set(plan.spec.name, compiled);
+    return compiled;
+  }
+
   private async ingestNow(plan: SetPlan, options: IngestOptions): Promise<IngestResult> {
     const say = options.onProgress ?? (() => undefined);
     const { table, origin } = await this.sourceTable(plan.spec, options, say);
@@ -213,7 +346,7 @@ export class FeatureStore {
     const ingestion = await this.ingestionPlan(plan, schemaOf(table), origin);
     // The whole file is one batch, so table-level rules judge the file and `fail` stops it whole.
     const prepared = prepareEvents(ingestion, tableToRows(table));
-    return this.storeEvents(plan, prepared, origin, say);
+    return this.storeEvents(plan, prepared, origin, say, 'batch');
   }
 
   /**
@@ -225,6 +358,7 @@ export class FeatureStore {
     prepared: PreparedEvents,
     origin: string,
     say: (message: string) => void,
+    mode: IngestedEvent['mode'] = 'stream',
   ): Promise<IngestResult> {
     const fs = plan.spec;
     const { accepted, rejected, report } = prepared;
@@ -258,7 +392,7 @@ export class FeatureStore {
     const duplicates = report.duplicates + accepted.keys.length - fresh.length;
     if (fresh.length === 0) {
       say('no new events');
-      return result(0, duplicates);
+      return this.ingested(plan, origin, mode, result(0, duplicates), null, say);
     }
     const pick = <T>(values: readonly T[]): T[] => fresh.map((i) => values[i] as T);
     const batch = {
@@ -287,7 +421,45 @@ export class FeatureStore {
     };
     await this.offline.append(plan.offlineTable, offlineTable, { timeColumn: fs.timestamp });
     say(`stored ${fresh.length} new events offline (${plan.offlineTable})`);
-    return result(fresh.length, duplicates);
+    return this.ingested(plan, origin, mode, result(fresh.length, duplicates), offlineTable, say);
+  }
+
+  /** Tells {@link FeatureStoreOptions.onIngested} about a stored batch; its failure is reported, not thrown. */
+  private async ingested(
+    plan: SetPlan,
+    origin: string,
+    mode: IngestedEvent['mode'],
+    result: IngestResult,
+    written: Table | null,
+    say: (message: string) => void,
+  ): Promise<IngestResult> {
+    if (!this.onIngested) return result;
+    const fs = plan.spec;
+    const rows: Table = written ?? {
+      columns: [
+        { name: plan.keyColumn, type: 'string', values: [] },
+        { name: fs.timestamp, type: 'timestamp', values: [] },
+        { name: EVENT_ID_COLUMN, type: 'string', values: [] },
+        ...fs.features.map((f) => ({ name: f.name, type: f.type, values: [] })),
+      ],
+      rowCount: 0,
+    };
+    try {
+      await this.onIngested({
+        featureSet: fs.name,
+        origin,
+        mode,
+        result,
+        rows,
+        keyColumn: plan.keyColumn,
+        timestampColumn: fs.timestamp,
+      });
+    } catch (error) {
+      say(
+        `warning: the ingestion was stored but its record was not: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    return result;
   }
 
   /** The feature set compiled for rows of `input` (cached: one compile per set and schema). */
@@ -307,6 +479,21 @@ export class FeatureStore {
     });
     this.ingestionPlans.set(id, compiled);
     return compiled;
+  }
+
+  /**
+   * The entity key column that online lookups of a vector take (its sets share one entity).
+   * @example store.onlineKeyColumn('card_history') // 'card_id'
+   */
+  onlineKeyColumn(vectorName: string): string {
+    const vector = this.vectorPlan(vectorName);
+    if (vector.keyColumns.length !== 1) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `feature vector '${vectorName}' spans entities with keys ${vector.keyColumns.join(', ')}; online lookups take one entity's keys`,
+      );
+    }
+    return vector.keyColumns[0] as string;
   }
 
   /**
@@ -371,10 +558,20 @@ export class FeatureStore {
    * @example const train = await store.buildTrainingSet('card_history', { out: 'train.parquet' });
    */
   async buildTrainingSet(vectorName: string, options: TrainingSetOptions = {}): Promise<Table> {
+    return (await this.buildDataset(vectorName, options)).table;
+  }
+
+  /**
+   * {@link buildTrainingSet}, and the id the training set was registered under as a dataset
+   * (through {@link FeatureStoreOptions.onDataset}; null without it).
+   * @example const { table, dataset } = await store.buildDataset('card_history');
+   */
+  async buildDataset(vectorName: string, options: TrainingSetOptions = {}): Promise<BuiltDataset> {
     const vector = this.vectorPlan(vectorName);
     const label = vector.spec.label;
     let labels: Table;
     let origin: string;
+    let labelFile: string | null = null;
     if (options.table) {
       labels = options.table;
       origin = 'the given label table';
@@ -392,6 +589,7 @@ export class FeatureStore {
       }
       labels = await readTable(file, { allowEmpty: true });
       origin = file;
+      labelFile = file;
     }
     const tsColumn = label?.timestamp ?? (vector.sets[0] as SetSelection).plan.spec.timestamp;
     const labelColumn = label?.column;
@@ -458,8 +656,132 @@ export class FeatureStore {
       ...(labelColumn ? [getColumn(labels, labelColumn) as Column] : []),
     ];
     const result: Table = { columns, rowCount: labels.rowCount };
-    if (options.out) await writeTable(result, path.resolve(options.out));
-    return result;
+    const out = options.out ? path.resolve(options.out) : null;
+    if (out) await writeTable(result, out);
+    const dataset = this.onDataset
+      ? await this.onDataset({
+          vector: vectorName,
+          labels: { origin, file: labelFile },
+          table: result,
+          out,
+        })
+      : null;
+    return {
+      table: result,
+      dataset,
+      keyColumns: vector.keyColumns,
+      timestampColumn: tsColumn,
+      labelColumn: labelColumn ?? null,
+    };
+  }
+
+  /**
+   * Rebuilds a feature set's online state from its offline history: without `since`, clears the
+   * set online and replays every event; with it, replays the events with ts >= since on top of
+   * what is online. Events go through the same online write as ingestion (same tie rule, same
+   * retention), so a full rebuild ends in the state ingestion left. Reads one UTC day at a time
+   * (a day of more than `chunkRows` events in equal time slices), so memory is bounded by a
+   * chunk, not the history (a slice can exceed it only when events bunch within one day). Runs in turn with the set's ingestions; lookups made
+   * while a full rebuild runs see the set partly rebuilt.
+   * @example const { events } = await store.materialize('transactions', { since: Date.now() - 2 * 86_400_000 });
+   */
+  async materialize(
+    featureSetName: string,
+    options: MaterializeOptions = {},
+  ): Promise<MaterializeResult> {
+    const plan = this.setPlan(featureSetName);
+    const since = options.since ?? null;
+    if (since !== null && !Number.isFinite(since)) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `since must be a time in UTC milliseconds, got ${since}`,
+      );
+    }
+    const previous = this.ingesting.get(plan.spec.name) ?? Promise.resolve();
+    const run = previous
+      .catch(() => undefined)
+      .then(() =>
+        this.materializeNow(
+          plan,
+          since,
+          Math.max(1, options.chunkRows ?? MATERIALIZE_CHUNK),
+          options.onProgress ?? (() => undefined),
+        ),
+      );
+    this.ingesting.set(plan.spec.name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.ingesting.get(plan.spec.name) === run) this.ingesting.delete(plan.spec.name);
+    }
+  }
+
+  private async materializeNow(
+    plan: SetPlan,
+    since: number | null,
+    chunkRows: number,
+    say: (message: string) => void,
+  ): Promise<MaterializeResult> {
+    const fs = plan.spec;
+    if (since === null) {
+      await this.online.deleteFeatureSet(fs.name);
+      say(`cleared '${fs.name}' online`);
+    }
+    const result = { featureSet: fs.name, cleared: since === null, since };
+    if (!(await this.offline.hasTable(plan.offlineTable))) {
+      say(`'${fs.name}' has no offline history yet: nothing to materialize`);
+      return { ...result, events: 0, entities: 0, chunks: 0 };
+    }
+    const ts = `epoch_ms(${ident(fs.timestamp)})`;
+    const where = since === null ? '' : `WHERE ${ts} >= ${Math.floor(since)}`;
+    const table = `{{${plan.offlineTable}}}`;
+    const [days, distinct] = await Promise.all([
+      this.offline.query(
+        `SELECT CAST(floor(${ts} / ${DAY_MS}) AS BIGINT) AS day, count(*) AS n FROM ${table} ${where} GROUP BY 1 ORDER BY 1`,
+      ),
+      this.offline.query(
+        `SELECT count(DISTINCT ${ident(plan.keyColumn)}) AS n FROM ${table} ${where}`,
+      ),
+    ]);
+    const entities = Number((getColumn(distinct, 'n') as Column).values[0] ?? 0);
+    const dayValues = (getColumn(days, 'day') as Column).values;
+    const counts = (getColumn(days, 'n') as Column).values;
+    const ranges: [number, number][] = [];
+    let total = 0;
+    for (let d = 0; d < days.rowCount; d++) {
+      const n = Number(counts[d]);
+      total += n;
+      const dayStart = Number(dayValues[d]) * DAY_MS;
+      const start = since === null ? dayStart : Math.max(dayStart, Math.floor(since));
+      const end = dayStart + DAY_MS;
+      const step = Math.ceil((end - start) / Math.max(1, Math.ceil(n / chunkRows)));
+      for (let s = start; s < end; s += step) ranges.push([s, Math.min(end, s + step)]);
+    }
+    say(`replaying ${total} events of ${entities} entities in ${ranges.length} chunk(s)`);
+    let done = 0;
+    for (const [start, end] of ranges) {
+      const chunk = await this.offline.read(plan.offlineTable, {
+        timeColumn: fs.timestamp,
+        start,
+        end,
+      });
+      if (chunk.rowCount === 0) continue;
+      const values = (name: string): Scalar[] =>
+        getColumn(chunk, name)?.values ?? new Array<Scalar>(chunk.rowCount).fill(null);
+      await this.writeOnline(
+        plan,
+        {
+          keys: values(plan.keyColumn).map((k) => String(k)),
+          times: values(fs.timestamp) as number[],
+          eventIds: values(EVENT_ID_COLUMN).map((e) => (e === null ? '' : String(e))),
+          features: fs.features.map((f) => values(f.name)),
+        },
+        () => undefined,
+      );
+      done += chunk.rowCount;
+      say(`materialized ${done} of ${total} events (${Math.floor((done / total) * 100)}%)`);
+    }
+    return { ...result, events: done, entities, chunks: ranges.length };
   }
 
   /* ------------------------------------------------------------------ ingestion helpers */
@@ -849,4 +1171,26 @@ function orderRow(row: Row, keyColumn: string, vector: VectorPlan): Row {
   const out: Row = { [keyColumn]: row[keyColumn] ?? null };
   for (const f of vector.features) out[f.name] = row[f.name] ?? null;
   return out;
+}
+
+/**
+ * Events with JSON numbers and booleans in text columns (an entity key sent as 42) turned into
+ * their text, as a file's numeric key column is read; copies only the events that need it.
+ */
+function textColumnsAsText(
+  plan: IngestionPlan,
+  events: readonly JsonObject[],
+): readonly JsonObject[] {
+  const text = plan.input.filter((c) => c.type === 'string').map((c) => c.name);
+  return events.map((event) => {
+    let copy: JsonObject | undefined;
+    for (const name of text) {
+      const value = event[name];
+      if (typeof value === 'number' || typeof value === 'boolean') {
+        copy ??= { ...event };
+        copy[name] = String(value);
+      }
+    }
+    return copy ?? event;
+  });
 }

@@ -47,6 +47,9 @@ class FlakyStore implements OfflineStore {
   query(sql: string, params?: readonly Scalar[]): Promise<Table> {
     return this.inner.query(sql, params);
   }
+  compact(table: string): Promise<{ files: number; compacted: number }> {
+    return this.inner.compact(table);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -10,6 +10,7 @@ import type { ProjectSpec } from '../config/schema.js';
 import type { Project } from '../config/load.js';
 import type { EventBus } from '../events/event-bus.js';
 import { createMemoryEventBus } from '../events/memory.js';
+import { FeatureCatalog } from '../feature-store/catalog.js';
 import { FeatureStore } from '../feature-store/feature-store.js';
 import type { OfflineStore } from '../feature-store/offline/offline-store.js';
 import { openParquetOfflineStore } from '../feature-store/offline/parquet.js';
@@ -34,21 +35,34 @@ const artifactBackends: Opener<ProjectSpec['artifacts'], ArtifactStore> = {
   local: (c, dir) => openLocalArtifactStore({ path: path.resolve(dir, c.path) }),
 };
 const offlineBackends: Opener<ProjectSpec['offline_store'], OfflineStore> = {
-  parquet: (c, dir) => openParquetOfflineStore({ path: path.resolve(dir, c.path) }),
+  parquet: (c, dir) =>
+    openParquetOfflineStore({
+      path: path.resolve(dir, c.path),
+      compactAfterFiles: c.compact_after_files,
+    }),
 };
 const onlineBackends: Opener<ProjectSpec['online_store'], OnlineStore> = {
   sqlite: (c, dir) => openSqliteOnlineStore({ path: path.resolve(dir, c.path) }),
-  redis: () => notYet('redis online store'),
+  // Loaded on demand, so that projects on the embedded store never load the Redis driver.
+  redis: async (c) =>
+    (await import('../feature-store/online/redis.js')).openRedisOnlineStore({
+      url: c.url,
+      keyPrefix: c.key_prefix,
+      ...(c.cluster ? { cluster: c.cluster } : {}),
+    }),
 };
 const eventBackends: Opener<ProjectSpec['event_bus'], EventBus> = {
   memory: async (c) => createMemoryEventBus({ maxPending: c.max_pending }),
-  nats: () => notYet('nats event bus'),
+  // Loaded on demand, so that projects on the in-process bus never load the NATS client.
+  nats: async (c) =>
+    (await import('../events/nats.js')).openNatsEventBus({
+      servers: c.servers,
+      stream: c.stream,
+      maxPending: c.max_pending,
+      ackWaitMs: c.ack_wait,
+      ...(c.subject_prefix ? { subjectPrefix: c.subject_prefix } : {}),
+    }),
 };
-
-// TEMPORARY while the backends land in this change.
-function notYet(what: string): Promise<never> {
-  return Promise.reject(new Error(`${what} is not wired yet`));
-}
 
 function open<Config extends { type: string }, Store>(
   backends: Opener<Config, Store>,
@@ -71,6 +85,8 @@ export interface Workspace {
   readonly events: EventBus;
   readonly registry: ModelRegistry;
   readonly features: FeatureStore;
+  /** Versions, ingestion records, datasets and lineage of the feature sets and vectors. */
+  readonly catalog: FeatureCatalog;
   close(): Promise<void>;
 }
 
@@ -95,7 +111,16 @@ export async function openWorkspace(project: Project): Promise<Workspace> {
     const online = await track(open(onlineBackends, spec.online_store, stateDir));
     const events = await track(open(eventBackends, spec.event_bus, stateDir));
     const registry = new ModelRegistry(metadata, artifacts, [nativeRuntime]);
-    const features = new FeatureStore({ spec, projectDir: project.dir, offline, online });
+    // Synced on every open (two reads when nothing changed), so versions follow ferry.yaml.
+    const catalog = new FeatureCatalog(metadata);
+    await catalog.sync(spec);
+    const features = new FeatureStore({
+      spec,
+      projectDir: project.dir,
+      offline,
+      online,
+      ...catalog.hooks(),
+    });
     return {
       project,
       metadata,
@@ -105,7 +130,9 @@ export async function openWorkspace(project: Project): Promise<Workspace> {
       events,
       registry,
       features,
-      close: () => closeAll(opened),
+      catalog,
+      // The catalog writes its pending stream ingestion records before the stores close.
+      close: () => catalog.close().finally(() => closeAll(opened)),
     };
   } catch (error) {
     await closeAll(opened);

@@ -14,6 +14,10 @@ export interface ServerMetrics {
   readonly duration: Histogram<'model' | 'version'>;
   /** Rows predicted. */
   readonly rows: Counter<'model'>;
+  /** Streamed events ingested (HTTP and event bus), by feature set and outcome (`IngestOutcome`). */
+  readonly ingestedEvents: Counter<'feature_set' | 'outcome'>;
+  /** Online lookups over HTTP, seconds, by feature vector. */
+  readonly onlineLookupDuration: Histogram<'vector'>;
 }
 
 export interface ServerMetricsOptions {
@@ -55,6 +59,19 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     labelNames: ['model'] as const,
     registers: [registry],
   });
+  const ingestedEvents = new Counter({
+    name: 'ferry_ingested_events_total',
+    help: 'Streamed events ingested (HTTP and event bus), by feature set and outcome: written, duplicate, filtered, quarantined, refused, malformed (messages).',
+    labelNames: ['feature_set', 'outcome'] as const,
+    registers: [registry],
+  });
+  const onlineLookupDuration = new Histogram({
+    name: 'ferry_online_lookup_duration_seconds',
+    help: 'Online feature lookups over HTTP (POST /v1/feature-vectors/{name}/online), seconds, by feature vector.',
+    labelNames: ['vector'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
   const log = options.inferenceLog;
   // The inference log keeps its own totals; these counters mirror them when scraped.
   new Counter({
@@ -76,5 +93,5 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     },
   });
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-  return { registry, requests, duration, rows };
+  return { registry, requests, duration, rows, ingestedEvents, onlineLookupDuration };
 }

@@ -1,17 +1,21 @@
 /**
  * Starts serving a workspace: every registered model and every endpoint of ferry.yaml over the
- * Open Inference Protocol v2, with `/metrics` and the inference log. Shared by `ferry serve` and
- * the quickstart; `close()` stops accepting requests, lets in-flight ones finish, flushes the
- * inference log and leaves the workspace open for its owner to close.
+ * Open Inference Protocol v2, with `/metrics` and the inference log, plus the feature store: its
+ * `/v1` routes and one stream consumer per feature set on the workspace's event bus
+ * (`ferry.ingest.<set>`). Shared by `ferry serve` and the quickstart; `close()` stops the consumers
+ * (a batch in flight is stored and acknowledged first), stops accepting requests, lets in-flight
+ * ones finish, flushes the inference log and leaves the workspace open for its owner to close.
  */
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../core/logger.js';
 import { FerryError } from '../errors/index.js';
+import { startIngestionConsumers } from '../feature-store/stream.js';
 import { InferenceLog } from '../monitoring/inference-log.js';
 import type { Workspace } from '../project/workspace.js';
 import { createRegistryCatalog } from './catalog.js';
 import { compileEndpoint } from './endpoint.js';
 import { createServer } from './http/server.js';
+import { createServerMetrics } from './metrics.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -54,9 +58,12 @@ export async function startServer(
       await compileEndpoint(endpoint, { spec, registry: ws.registry, features: ws.features }),
     );
   }
+  const metrics = createServerMetrics({ inferenceLog });
   const app = createServer({
     catalog,
     inferenceLog,
+    features: ws.features,
+    metrics,
     logger,
     limits: {
       bodyLimitBytes: spec.server.body_limit_bytes,
@@ -85,12 +92,25 @@ export async function startServer(
   // models are loaded means whoever started the server (the CLI prints "Serving ...") hands out
   // a URL that is ready. A model that fails to load keeps the server up and not ready.
   await catalog.whenLoaded();
+  const consumers = await startIngestionConsumers({
+    features: ws.features,
+    events: ws.events,
+    featureSets: spec.feature_sets.map((f) => f.name),
+    logger,
+    onOutcome: (featureSet, outcome, count) =>
+      metrics.ingestedEvents.inc({ feature_set: featureSet, outcome }, count),
+  }).catch(async (error: unknown) => {
+    await app.close();
+    await inferenceLog.close();
+    throw error;
+  });
   return {
     url: address,
     app,
     inferenceLog,
     served: catalog.list().map((m) => m.name),
     close: async () => {
+      await consumers.stop();
       await app.close();
       await inferenceLog.close();
     },

@@ -1,6 +1,6 @@
 /**
- * The EventBus contract as Vitest cases, run against every backend (in-process now, NATS
- * JetStream later) so that they all behave the same. See `src/events/event-bus.ts`.
+ * The EventBus contract as Vitest cases, run against every backend (in-process, NATS JetStream)
+ * so that they all behave the same. See `src/events/event-bus.ts`.
  *
  * Buses opened by the suite may share one engine with each other and with earlier runs: every case
  * publishes under a subject prefix of its own, and never subscribes to a bare `>`.
@@ -13,7 +13,9 @@ import { expectCode, trackOpened, uniqueName } from './harness.js';
 export interface EventBusConformanceOptions {
   /**
    * The bound on unacknowledged messages per subscription of the buses `open` gives (keep it
-   * small: 4). Without it the backpressure case is skipped.
+   * small: 4; the batch cases need at least 3). Without it the cases where `publish` waits for a
+   * full subscriber are skipped: leave it out for a bus whose stream is the queue, so that
+   * `publish` waits for its server instead (NATS JetStream).
    */
   readonly maxPending?: number;
 }
@@ -250,6 +252,163 @@ export function describeEventBusConformance(
       });
     });
 
+    describe('batches', () => {
+      it('hands over batches of at most maxMessages, one at a time, every message once in publish order', async () => {
+        const bus = await connect();
+        const p = uniqueName('t');
+        const batches: EventMessage[][] = [];
+        let inFlight = 0;
+        let overlap = false;
+        await bus.subscribeBatch(
+          `${p}.rows`,
+          async (messages) => {
+            inFlight++;
+            if (inFlight > 1) overlap = true;
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            batches.push([...messages]);
+            inFlight--;
+          },
+          // A generous wait: every message is published long before it would end a batch.
+          { maxMessages: 3, maxWaitMs: 1000 },
+        );
+        const publishes: Promise<void>[] = [];
+        for (let i = 0; i < 21; i++) publishes.push(bus.publish(`${p}.rows`, i));
+        await Promise.all(publishes);
+        await bus.drain();
+        expect(batches.flat().map((m) => m.data)).toEqual(range(21));
+        for (const m of batches.flat())
+          expect(m).toMatchObject({ subject: `${p}.rows`, deliveries: 1 });
+        for (const batch of batches) expect(batch.length).toBeGreaterThan(0);
+        for (const batch of batches) expect(batch.length).toBeLessThanOrEqual(3);
+        // Batching happened: fewer handler calls than messages.
+        expect(batches.length).toBeLessThan(21);
+        expect(overlap).toBe(false);
+      });
+
+      it('hands over a partial batch once maxWaitMs has passed', async () => {
+        const bus = await connect();
+        const p = uniqueName('t');
+        const got: number[] = [];
+        await bus.subscribeBatch(
+          `${p}.few`,
+          async (messages) => void got.push(...messages.map((m) => m.data as number)),
+          { maxMessages: 100, maxWaitMs: 30 },
+        );
+        await bus.publish(`${p}.few`, 0);
+        await bus.publish(`${p}.few`, 1);
+        // Would never resolve if the bus waited for 100 messages.
+        await bus.drain();
+        expect(got).toEqual([0, 1]);
+      });
+
+      it('delivers every message of a batch again when its handler throws, until one resolves', async () => {
+        const bus = await connect();
+        const p = uniqueName('t');
+        const seen = new Map<number, number[]>();
+        const acknowledged: number[] = [];
+        await bus.subscribeBatch(
+          `${p}.retry`,
+          async (messages) => {
+            for (const m of messages) {
+              const deliveries = seen.get(m.data as number) ?? [];
+              deliveries.push(m.deliveries);
+              seen.set(m.data as number, deliveries);
+            }
+            // Fails any batch holding a first delivery, so every message is delivered twice or more.
+            if (messages.some((m) => m.deliveries === 1)) throw new Error('store down');
+            acknowledged.push(...messages.map((m) => m.data as number));
+          },
+          { maxMessages: 4, maxWaitMs: 20, maxDeliver: 10 },
+        );
+        const dead = collector();
+        await bus.subscribe(`ferry.dead.${p}.retry`, dead.handler);
+        for (let i = 0; i < 6; i++) await bus.publish(`${p}.retry`, i);
+        await bus.drain();
+        expect(acknowledged.sort((a, b) => a - b)).toEqual(range(6));
+        for (const i of range(6)) {
+          const deliveries = seen.get(i) ?? [];
+          expect(deliveries.length).toBeGreaterThanOrEqual(2);
+          expect(deliveries).toEqual(range(deliveries.length).map((d) => d + 1));
+        }
+        expect(dead.messages).toEqual([]);
+      });
+
+      it('dead-letters each message of a batch that keeps failing, with the error', async () => {
+        const bus = await connect();
+        const p = uniqueName('t');
+        const seen: [number, number][] = [];
+        await bus.subscribeBatch(
+          `${p}.bad`,
+          async (messages) => {
+            for (const m of messages) seen.push([m.data as number, m.deliveries]);
+            throw new Error('schema mismatch');
+          },
+          { maxMessages: 2, maxWaitMs: 20, maxDeliver: 2, deadLetterSubject: `${p}.quarantine` },
+        );
+        const dead = collector();
+        await bus.subscribe(`${p}.quarantine`, dead.handler);
+        for (let i = 0; i < 3; i++) await bus.publish(`${p}.bad`, i);
+        await bus.drain();
+        expect(seen.sort(([a, x], [b, y]) => a - b || x - y)).toEqual([
+          [0, 1],
+          [0, 2],
+          [1, 1],
+          [1, 2],
+          [2, 1],
+          [2, 2],
+        ]);
+        expect(
+          dead.messages.map((m) => m.data as { data: number }).sort((a, b) => a.data - b.data),
+        ).toEqual(
+          range(3).map((i) => ({
+            subject: `${p}.bad`,
+            data: i,
+            deliveries: 2,
+            error: expect.stringContaining('schema mismatch'),
+          })),
+        );
+      });
+
+      it('splits a group of batch subscribers: each message goes to exactly one member', async () => {
+        const bus = await connect();
+        const p = uniqueName('t');
+        const members = [[] as number[], [] as number[]];
+        for (const got of members) {
+          await bus.subscribeBatch(
+            `${p}.work`,
+            async (messages) => {
+              // Slow enough that the other member's turn comes while this one works.
+              await new Promise((resolve) => setTimeout(resolve, 2));
+              got.push(...messages.map((m) => m.data as number));
+            },
+            { group: 'loaders', maxMessages: 3, maxWaitMs: 20 },
+          );
+        }
+        const n = 60;
+        for (let i = 0; i < n; i++) await bus.publish(`${p}.work`, i);
+        await bus.drain();
+        expect(members.flat().sort((a, b) => a - b)).toEqual(range(n));
+        for (const got of members) expect(got.length).toBeGreaterThan(0);
+      });
+
+      it('stops handing over batches once unsubscribed', async () => {
+        const bus = await connect();
+        const p = uniqueName('t');
+        const got: number[] = [];
+        const sub = await bus.subscribeBatch(
+          `${p}.stop`,
+          async (messages) => void got.push(...messages.map((m) => m.data as number)),
+          { maxMessages: 10, maxWaitMs: 5 },
+        );
+        await bus.publish(`${p}.stop`, 0);
+        await bus.drain();
+        await sub.unsubscribe();
+        await bus.publish(`${p}.stop`, 1);
+        await bus.drain();
+        expect(got).toEqual([0]);
+      });
+    });
+
     describe('flow', () => {
       it('resolves drain once every message published so far has been handled', async () => {
         const bus = await connect();
@@ -294,6 +453,37 @@ export function describeEventBusConformance(
         },
       );
 
+      backpressure(
+        `makes publish wait while a batch subscriber's queue is full${maxPending === undefined ? ' (skipped: no maxPending given to the suite)' : ''}`,
+        async () => {
+          const bound = maxPending ?? 0;
+          const bus = await connect();
+          const p = uniqueName('t');
+          const gate = deferred();
+          const handled: number[] = [];
+          await bus.subscribeBatch(
+            `${p}.full`,
+            async (messages) => {
+              await gate.promise;
+              handled.push(...messages.map((m) => m.data as number));
+            },
+            // Batches larger than the bound: the bound still holds.
+            { maxMessages: bound * 2, maxWaitMs: 1 },
+          );
+          for (let i = 0; i < bound; i++) await bus.publish(`${p}.full`, i);
+          let overflowSent = false;
+          const overflow = bus.publish(`${p}.full`, bound).then(() => {
+            overflowSent = true;
+          });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          expect(overflowSent).toBe(false);
+          gate.resolve();
+          await overflow;
+          await bus.drain();
+          expect(handled).toEqual(range(bound + 1));
+        },
+      );
+
       it('finishes queued messages when closed, then refuses to publish', async () => {
         const bus = await open();
         const p = uniqueName('t');
@@ -306,6 +496,14 @@ export function describeEventBusConformance(
         await bus.close();
         expect(handled).toBe(10);
         await expectCode(bus.publish(`${p}.closing`, 11), 'FERRY_STORE_CLOSED');
+        await expectCode(
+          bus.subscribe(`${p}.closing`, async () => undefined),
+          'FERRY_STORE_CLOSED',
+        );
+        await expectCode(
+          bus.subscribeBatch(`${p}.closing`, async () => undefined),
+          'FERRY_STORE_CLOSED',
+        );
         await bus.close();
       });
     });
@@ -323,6 +521,23 @@ export function describeEventBusConformance(
             'FERRY_ARGUMENT_INVALID',
           );
         }
+        for (const options of [
+          { maxMessages: 0 },
+          { maxMessages: 2.5 },
+          { maxWaitMs: -1 },
+          { maxWaitMs: Number.NaN },
+          { maxDeliver: 0 },
+          { group: '' },
+        ]) {
+          await expectCode(
+            bus.subscribeBatch(`${p}.x`, async () => undefined, options),
+            'FERRY_ARGUMENT_INVALID',
+          );
+        }
+        await expectCode(
+          bus.subscribeBatch(`${p}.>.x`, async () => undefined),
+          'FERRY_ARGUMENT_INVALID',
+        );
         await expectCode(
           bus.publish(`${p}.x`, 10n as unknown as JsonValue),
           'FERRY_ARGUMENT_INVALID',

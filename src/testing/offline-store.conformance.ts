@@ -444,6 +444,163 @@ export function describeOfflineStoreConformance(
       });
     });
 
+    describe('compaction', () => {
+      it('gives exactly the same rows to count and read after many small appends and a compact', async () => {
+        const store = await connect();
+        const table = uniqueName('t');
+        // 3 dates and the unpartitioned part: 4 partitions, 10 small appends each.
+        for (let k = 0; k < 40; k++) {
+          const rows = [0, 1].map((i) => ({
+            id: 2 * k + i,
+            ts: MIDNIGHT + (k % 3) * DAY + k,
+            label: `row ${2 * k + i}`,
+          }));
+          await store.append(table, labelled(rows), k % 4 === 3 ? {} : { timeColumn: 'ts' });
+        }
+        const before = sortedRows(await store.read(table), 'id');
+        expect(before).toHaveLength(80);
+        const result = await store.compact(table);
+        expect(result.compacted).toBeGreaterThan(0);
+        expect(result.files).toBeGreaterThanOrEqual(1);
+        expect(result.files).toBeLessThanOrEqual(4);
+        expect(await store.count(table)).toBe(80);
+        expect(sortedRows(await store.read(table), 'id')).toEqual(before);
+        const range = await store.read(table, {
+          timeColumn: 'ts',
+          start: MIDNIGHT + DAY,
+          end: MIDNIGHT + 2 * DAY,
+          columns: ['id'],
+        });
+        expect(range.rowCount).toBe(
+          before.filter((r) => Number(r.ts) >= MIDNIGHT + DAY && Number(r.ts) < MIDNIGHT + 2 * DAY)
+            .length,
+        );
+        // Nothing left to merge: a second compact changes nothing.
+        expect(await store.compact(table)).toEqual({ files: result.files, compacted: 0 });
+        await store.append(table, labelled([{ id: 80, ts: MIDNIGHT, label: 'after' }]), {
+          timeColumn: 'ts',
+        });
+        await store.close();
+        const reopened = await connect();
+        expect(await reopened.count(table)).toBe(81);
+        expect(sortedRows(await reopened.read(table), 'id')).toEqual([
+          ...before,
+          { id: 80, ts: MIDNIGHT, label: 'after' },
+        ]);
+        await expectCode(reopened.compact(uniqueName('t')), 'FERRY_ARGUMENT_INVALID');
+        await expectCode(reopened.compact('Bad-Name'), 'FERRY_ARGUMENT_INVALID');
+      });
+
+      it('loses and doubles no row while parallel appends, reads and compactions run at once', async () => {
+        const store = await connect();
+        const table = uniqueName('t');
+        const rowsPerBatch = 3;
+        const batches = 96;
+        const acked = new Set<number>();
+        const appendBatch = async (k: number): Promise<void> => {
+          const rows = Array.from({ length: rowsPerBatch }, (_, i) => ({
+            id: k * rowsPerBatch + i,
+            ts: MIDNIGHT + (k % 4) * DAY + i,
+          }));
+          await store.append(table, withTime(rows), k % 3 === 0 ? {} : { timeColumn: 'ts' });
+          for (const row of rows) acked.add(row.id);
+        };
+        const problems: string[] = [];
+        let reads = 0;
+        const checkRead = async (): Promise<void> => {
+          const before = [...acked];
+          const ids = (await store.read(table, { columns: ['id'] })).columns[0]?.values ?? [];
+          const seen = new Set(ids);
+          if (seen.size !== ids.length)
+            problems.push(`a read saw ${ids.length - seen.size} row(s) twice`);
+          const missed = before.filter((id) => !seen.has(id));
+          if (missed.length > 0)
+            problems.push(`a read missed acknowledged rows ${missed.join(', ')}`);
+          const counted = await store.count(table);
+          if (counted < before.length)
+            problems.push(`count ${counted} < ${before.length} acknowledged`);
+          const [twice] =
+            (await store.query(`SELECT count(*) - count(DISTINCT id) AS twice FROM {{${table}}}`))
+              .columns[0]?.values ?? [];
+          if (twice !== 0) problems.push(`a query saw ${String(twice)} row(s) twice`);
+          reads++;
+        };
+        await appendBatch(0);
+        let appending = true;
+        const writers = 6;
+        const appenders = Array.from({ length: writers }, async (_, w) => {
+          for (let k = 1 + w; k < batches; k += writers) await appendBatch(k);
+        });
+        const readers = Array.from({ length: 2 }, async () => {
+          while (appending) await checkRead();
+        });
+        const compactor = (async () => {
+          let merged = 0;
+          while (appending) merged += (await store.compact(table)).compacted;
+          return merged;
+        })();
+        await Promise.all(appenders);
+        appending = false;
+        await Promise.all(readers);
+        const merged = await compactor;
+        expect(problems).toEqual([]);
+        expect(reads).toBeGreaterThan(0);
+        expect(merged).toBeGreaterThan(0);
+        await checkRead();
+        expect(problems).toEqual([]);
+        const ids = (await store.read(table, { columns: ['id'] })).columns[0]?.values as number[];
+        expect([...ids].sort((a, b) => a - b)).toEqual(
+          Array.from({ length: batches * rowsPerBatch }, (_, i) => i),
+        );
+      });
+
+      it('keeps a column added by a later append, null in the older rows, through a compact', async () => {
+        const store = await connect();
+        const table = uniqueName('t');
+        const id = { name: 'id', type: 'int' } as const;
+        const ts = { name: 'ts', type: 'timestamp' } as const;
+        const a = { name: 'a', type: 'string' } as const;
+        const b = { name: 'b', type: 'float' } as const;
+        const flag = { name: 'flag', type: 'bool' } as const;
+        const expected: Row[] = [];
+        for (let k = 0; k < 6; k++) {
+          const partitioned = k % 2 === 0 ? { timeColumn: 'ts' } : {};
+          const t = MIDNIGHT + k;
+          if (k < 3) {
+            await store.append(
+              table,
+              tableFromRows([id, ts, a], [{ id: k, ts: t, a: `a${k}` }]),
+              partitioned,
+            );
+            expected.push({ id: k, ts: t, a: `a${k}`, b: null, flag: null });
+          } else {
+            const row = { id: k, ts: t, a: `a${k}`, b: k + 0.5, flag: k % 2 === 0 };
+            await store.append(table, tableFromRows([id, ts, a, b, flag], [row]), partitioned);
+            expected.push(row);
+          }
+        }
+        await store.append(table, tableFromRows([b, id, ts], [{ id: 6, ts: MIDNIGHT, b: -1 }]));
+        expected.push({ id: 6, ts: MIDNIGHT, a: null, b: -1, flag: null });
+        await store.compact(table);
+        const read = await store.read(table);
+        expect(read.columns.map((c) => [c.name, c.type]).sort()).toEqual([
+          ['a', 'string'],
+          ['b', 'float'],
+          ['flag', 'bool'],
+          ['id', 'int'],
+          ['ts', 'timestamp'],
+        ]);
+        expect(sortedRows(read, 'id')).toEqual(expected);
+        // Appends after the compact are checked against the same types.
+        await expectCode(
+          store.append(table, tableFromRows([{ name: 'b', type: 'string' }], [{ b: 'x' }])),
+          'FERRY_ARGUMENT_INVALID',
+        );
+        await store.append(table, tableFromRows([id, flag], [{ id: 7, flag: true }]));
+        expect(await store.count(table)).toBe(8);
+      });
+    });
+
     describe('tables', () => {
       it('reports an unknown table as FERRY_ARGUMENT_INVALID, naming it', async () => {
         const store = await connect();
@@ -497,6 +654,7 @@ export function describeOfflineStoreConformance(
         await expectCode(store.append(table, ids([1])), 'FERRY_STORE_CLOSED');
         await expectCode(store.read(table), 'FERRY_STORE_CLOSED');
         await expectCode(store.query('SELECT 1'), 'FERRY_STORE_CLOSED');
+        await expectCode(store.compact(table), 'FERRY_STORE_CLOSED');
         await store.close();
       });
     });
@@ -507,6 +665,17 @@ function ids(values: number[]): Table {
   return tableFromRows(
     [{ name: 'id', type: 'int' }],
     values.map((id) => ({ id })),
+  );
+}
+
+function labelled(rows: Row[]): Table {
+  return tableFromRows(
+    [
+      { name: 'id', type: 'int' },
+      { name: 'ts', type: 'timestamp' },
+      { name: 'label', type: 'string' },
+    ],
+    rows,
   );
 }
 

@@ -1,5 +1,5 @@
 /**
- * The OnlineStore contract as Vitest cases, run against every backend (SQLite now, Redis later)
+ * The OnlineStore contract as Vitest cases, run against every backend (SQLite, Redis, Redis Cluster)
  * so that they all behave the same. See `src/feature-store/online/online-store.ts`.
  *
  * The suite may share one database between its cases and with earlier runs: each case works on
@@ -212,6 +212,89 @@ export function describeOnlineStoreConformance(
         ]);
       });
 
+      it('orders events of one instant by eventId, whatever order they were written in', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const ids = ['b', 'a', 'ab', '', 'a b', 'B', '10', '9'];
+        for (const eventId of ids) {
+          await store.appendEvents(fs, [{ key: 'k', ts: 50, eventId, values: { id: eventId } }], 0);
+        }
+        await store.appendEvents(fs, [{ key: 'k', ts: 49, eventId: 'z', values: { id: 'z' } }], 1);
+        const read = await store.readEvents(fs, 'k', 0, 100);
+        expect(read.map((e) => e.values.id)).toEqual([
+          'z',
+          '',
+          '10',
+          '9',
+          'B',
+          'a',
+          'a b',
+          'ab',
+          'b',
+        ]);
+      });
+
+      it('reads back event values of every scalar kind exactly', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const values: Row = {
+          float: 0.1 + 0.2,
+          big: Number.MAX_SAFE_INTEGER,
+          yes: true,
+          no: false,
+          empty: '',
+          text: 'naïve 日本語 🚀 "q" \\ \t\n\u0000nul',
+          missing: null,
+        };
+        await store.appendEvents(
+          fs,
+          [{ key: 'k{1}:%', ts: 1_700_000_000_000.5, eventId: 'id\u0000with nul', values }],
+          Infinity,
+        );
+        expect(await store.readEvents(fs, 'k{1}:%', 0, Infinity)).toEqual([
+          { ts: 1_700_000_000_000.5, values },
+        ]);
+      });
+
+      it('keeps the last values of an event written twice with different values, once', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await store.appendEvents(fs, [{ key: 'k', ts: 10, eventId: 'e', values: { v: 1 } }], 100);
+        await store.appendEvents(fs, [{ key: 'k', ts: 10, eventId: 'e', values: { v: 2 } }], 100);
+        await store.appendEvents(
+          fs,
+          [
+            { key: 'k', ts: 20, eventId: 'f', values: { v: 3 } },
+            { key: 'k', ts: 20, eventId: 'f', values: { v: 4 } },
+          ],
+          100,
+        );
+        const read = await store.readEvents(fs, 'k', 0, 100);
+        expect(read).toHaveLength(2);
+        // Whether the first or the last values are kept is the backend's; one entry is the contract.
+        expect(read.map((e) => e.ts)).toEqual([10, 20]);
+      });
+
+      it('keeps every event when retainMs is Infinity, and prunes on append otherwise', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const old = [1, 2, 3].map((ts) => ({ key: 'k', ts, values: { ts } }));
+        await store.appendEvents(fs, old, Infinity);
+        await store.appendEvents(fs, [{ key: 'k', ts: 1e12, values: { ts: 1e12 } }], Infinity);
+        expect(await store.readEvents(fs, 'k', -Infinity, Infinity)).toHaveLength(4);
+        // Newest 1000 and retainMs 200: the cutoff is 800, kept inclusive.
+        const batch = [700, 799, 800, 900, 1000].map((ts) => ({ key: 'j', ts, values: { ts } }));
+        await store.appendEvents(fs, batch, 200);
+        expect((await store.readEvents(fs, 'j', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
+          800, 900, 1000,
+        ]);
+        // A late event older than the cutoff is pruned as soon as it lands.
+        await store.appendEvents(fs, [{ key: 'j', ts: 500, values: { ts: 500 } }], 200);
+        expect((await store.readEvents(fs, 'j', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
+          800, 900, 1000,
+        ]);
+      });
+
       it('keeps events of different keys and feature sets apart', async () => {
         const store = await connect();
         const [one, two] = [uniqueName('fs'), uniqueName('fs')];
@@ -227,6 +310,95 @@ export function describeOnlineStoreConformance(
         expect(await store.readEvents(one, 'k', 0, 1)).toEqual([{ ts: 1, values: { s: 'one/k' } }]);
         expect(await store.readEvents(one, 'j', 0, 1)).toEqual([{ ts: 1, values: { s: 'one/j' } }]);
         expect(await store.readEvents(two, 'k', 0, 1)).toEqual([{ ts: 1, values: { s: 'two/k' } }]);
+      });
+    });
+
+    describe('events of many keys', () => {
+      it('answers one list per key in the order asked, empty for an unknown key', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        await store.appendEvents(
+          fs,
+          [
+            { key: 'a', ts: 10, values: { n: 'a10' } },
+            { key: 'b', ts: 20, values: { n: 'b20' } },
+            { key: 'a', ts: 5, values: { n: 'a5' } },
+            { key: 'c', ts: 30, values: { n: 'c30' } },
+          ],
+          Infinity,
+        );
+        const names = (lists: { values: Row }[][]): unknown[][] =>
+          lists.map((list) => list.map((e) => e.values.n));
+        expect(
+          names(await store.readEventsMany(fs, ['c', 'missing', 'a', 'b', 'a'], 0, 100)),
+        ).toEqual([['c30'], [], ['a5', 'a10'], ['b20'], ['a5', 'a10']]);
+        expect(await store.readEventsMany(fs, [], 0, 100)).toEqual([]);
+        expect(await store.readEventsMany(uniqueName('never_written'), ['a'], 0, 100)).toEqual([
+          [],
+        ]);
+      });
+
+      it('takes since < ts <= until, exactly as readEvents does for each key', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const keys = ['k1', 'k2', 'k3'];
+        const events: OnlineEvent[] = keys.flatMap((key, i) =>
+          [100, 200, 300, 400].map((ts) => ({
+            key,
+            ts: ts + i,
+            eventId: `${key}-${ts}`,
+            values: { ts },
+          })),
+        );
+        await store.appendEvents(fs, events, Infinity);
+        const windows: [number, number][] = [
+          [100, 300],
+          [101, 301],
+          [99, 100],
+          [100, 100],
+          [-Infinity, Infinity],
+          [400, 10_000],
+          [250, 250.5],
+        ];
+        for (const [since, until] of windows) {
+          const many = await store.readEventsMany(fs, keys, since, until);
+          const one = await Promise.all(keys.map((key) => store.readEvents(fs, key, since, until)));
+          expect(many, `(${since}, ${until}]`).toEqual(one);
+          many.forEach((list, i) => {
+            for (const e of list) {
+              expect(e.ts).toBeGreaterThan(since);
+              expect(e.ts).toBeLessThanOrEqual(until);
+            }
+            expect(list.map((e) => e.ts)).toEqual([...list.map((e) => e.ts)].sort((x, y) => x - y));
+            expect(list).toHaveLength(
+              events.filter((e) => e.key === keys[i] && e.ts > since && e.ts <= until).length,
+            );
+          });
+        }
+        // The exclusive and inclusive ends, on k2 whose events are at 101, 201, 301, 401.
+        expect((await store.readEventsMany(fs, ['k2'], 101, 301))[0]?.map((e) => e.ts)).toEqual([
+          201, 301,
+        ]);
+      });
+
+      it('answers a batch of many keys', async () => {
+        const store = await connect();
+        const fs = uniqueName('fs');
+        const keys = Array.from({ length: 300 }, (_, i) => `card-${i}`);
+        await store.appendEvents(
+          fs,
+          keys.flatMap((key, i) =>
+            Array.from({ length: i % 4 }, (_, j) => ({ key, ts: 1000 + j, values: { i, j } })),
+          ),
+          Infinity,
+        );
+        const read = await store.readEventsMany(fs, [...keys].reverse(), 0, 2000);
+        read.forEach((list, r) => {
+          const i = keys.length - 1 - r;
+          expect(list).toEqual(
+            Array.from({ length: i % 4 }, (_, j) => ({ ts: 1000 + j, values: { i, j } })),
+          );
+        });
       });
     });
 
@@ -289,6 +461,9 @@ export function describeOnlineStoreConformance(
         await expectCode(store.readLatest(fs, ['k']), 'FERRY_STORE_CLOSED');
         await expectCode(store.writeLatest(fs, []), 'FERRY_STORE_CLOSED');
         await expectCode(store.readEvents(fs, 'k', 0, 1), 'FERRY_STORE_CLOSED');
+        await expectCode(store.readEventsMany(fs, ['k'], 0, 1), 'FERRY_STORE_CLOSED');
+        await expectCode(store.appendEvents(fs, [], 1), 'FERRY_STORE_CLOSED');
+        await expectCode(store.deleteFeatureSet(fs), 'FERRY_STORE_CLOSED');
         await store.close();
       });
     });

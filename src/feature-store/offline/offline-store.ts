@@ -8,6 +8,10 @@
  *   as null);
  * - with `timeColumn`, files are partitioned by the UTC date of that column;
  * - timestamps are UTC milliseconds in and out (`timestamp` columns);
+ * - a table is stored as files that small appends multiply; a backend may merge them at any time
+ *   (in the background) and `compact` merges them now: either way a read, count or query sees
+ *   every acknowledged row exactly once, before, during and after a merge, and a merge keeps the
+ *   column types (a column added by a later append stays null in the older rows);
  * - table names are `[a-z0-9_]` segments joined by `/` (for example `inference_log/fraud`).
  */
 import type { Scalar, Table } from '../../core/table.js';
@@ -34,5 +38,12 @@ export interface OfflineStore {
    * `$1`, `$2`... for `params`. For joins and aggregations the store computes in bulk.
    */
   query(sql: string, params?: readonly Scalar[]): Promise<Table>;
+  /**
+   * Merges the table's files now (each partition into one file) and resolves once the merged files
+   * are gone. `files`: the table's files afterwards (appends that ran meanwhile included);
+   * `compacted`: the files merged away. Throws FERRY_ARGUMENT_INVALID for an unknown table.
+   */
+  compact(table: string): Promise<{ files: number; compacted: number }>;
+  /** Finishes the operations already asked for, background compactions included, then closes. */
   close(): Promise<void>;
 }

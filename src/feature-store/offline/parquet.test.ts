@@ -365,3 +365,275 @@ describe('ParquetOfflineStore', () => {
     await store.close();
   });
 });
+
+describe('ParquetOfflineStore compaction', () => {
+  /** The Parquet files directly in a folder of the store. */
+  const parquetIn = (dir: string): string[] =>
+    fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.parquet')) : [];
+  const ids = (table: Table): number[] =>
+    (table.columns.find((c) => c.name === 'id')?.values ?? []) as number[];
+  const day = Date.UTC(2024, 5, 1);
+
+  it('keeps the files of a partition bounded by compactAfterFiles over 100 appends, rows and order kept', async () => {
+    const root = tmp.fresh();
+    const store = await openParquetOfflineStore({ path: root });
+    const partition = path.join(root, 'stream', 'date=2024-06-01');
+    const plain = path.join(root, 'plain');
+    const most = { stream: 0, plain: 0 };
+    const batches: number[][] = [];
+    for (let k = 0; k < 100; k++) {
+      const batch = [3 * k + 2, 3 * k, 3 * k + 1];
+      batches.push(batch);
+      await store.append('stream', events(batch.map((id) => ({ id, at: day + id }))), {
+        timeColumn: 'at',
+      });
+      await store.append('plain', events(batch.map((id) => ({ id, at: id }))));
+      await store.compactionsSettled();
+      most.stream = Math.max(most.stream, parquetIn(partition).length);
+      most.plain = Math.max(most.plain, parquetIn(plain).length);
+    }
+    // 33 files of tier 0 make one of tier 1: at most 32 + the few tier-1 files, never 100.
+    expect(most.stream).toBeLessThanOrEqual(32 + 3);
+    expect(most.plain).toBeLessThanOrEqual(32 + 3);
+    // 100 = 3 x 33 + 1: three merged files and the last append.
+    expect(parquetIn(partition)).toHaveLength(4);
+    expect(parquetIn(plain)).toHaveLength(4);
+    expect(parquetIn(partition).filter((f) => f.includes('-c1-'))).toHaveLength(3);
+    expect(ids(await store.read('plain'))).toEqual(batches.flat());
+    expect([...ids(await store.read('stream'))].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 300 }, (_, i) => i),
+    );
+    expect(await store.compact('stream')).toEqual({ files: 1, compacted: 4 });
+    expect(parquetIn(partition)).toHaveLength(1);
+    await store.close();
+    expect(filesUnder(path.join(root, '.staging'))).toEqual([]);
+  });
+
+  it('merges tier upon tier while appends stream in, and keeps append order', async () => {
+    const root = tmp.fresh();
+    const store = await openParquetOfflineStore({ path: root, compactAfterFiles: 3 });
+    const batches = Array.from({ length: 100 }, (_, k) => [2 * k + 1, 2 * k]);
+    // Five appends asked for at once (they land in the order asked), a read, and so on; the
+    // compactions they start run beside them. Waiting for those every 20 appends keeps compaction
+    // from lagging so far that no second tier forms.
+    for (let k = 0; k < batches.length; k += 5) {
+      const group = batches.slice(k, k + 5);
+      await Promise.all(
+        group.map((batch) => store.append('log', events(batch.map((id) => ({ id, at: id }))))),
+      );
+      expect(ids(await store.read('log', { columns: ['id'] }))).toEqual(
+        batches.slice(0, k + 5).flat(),
+      );
+      if (k % 20 === 15) await store.compactionsSettled();
+    }
+    await store.close();
+    // Once settled, no tier holds more than 3 files (tier 1 merges 4 or more appends, tier 2 four
+    // tier-1 files...), however far compaction lagged behind the appends.
+    const tiers = new Map<number, number>();
+    for (const file of parquetIn(path.join(root, 'log'))) {
+      const tier = Number(/-c(\d+)-/.exec(file)?.[1] ?? 0);
+      tiers.set(tier, (tiers.get(tier) ?? 0) + 1);
+    }
+    expect(Math.max(...tiers.values())).toBeLessThanOrEqual(3);
+    expect(Math.max(...tiers.keys())).toBeGreaterThanOrEqual(2);
+    const reopened = await openParquetOfflineStore({ path: root });
+    expect(ids(await reopened.read('log'))).toEqual(batches.flat());
+    await reopened.close();
+  });
+
+  it('writes a merged file whose column types any DuckDB reads, added columns null in older rows', async () => {
+    const root = tmp.fresh();
+    const store = await openParquetOfflineStore({ path: root, compactAfterFiles: 2 });
+    await store.append('t', events([{ id: 1, at: day }]), { timeColumn: 'at' });
+    await store.append(
+      't',
+      tableFromRows(
+        [
+          { name: 'id', type: 'int' },
+          { name: 'at', type: 'timestamp' },
+          { name: 'score', type: 'float' },
+          { name: 'tag', type: 'string' },
+        ],
+        [{ id: 2, at: day + 1, score: 0.5, tag: 'x' }],
+      ),
+      { timeColumn: 'at' },
+    );
+    await store.append('t', events([{ id: 3, at: day + 2 }]), { timeColumn: 'at' });
+    await store.close();
+    const [file, ...others] = parquetIn(path.join(root, 't', 'date=2024-06-01'));
+    expect(others).toEqual([]);
+    expect(file).toMatch(/-c1-/);
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    const source = `read_parquet('${path.join(root, 't', 'date=2024-06-01', file ?? '')}', hive_partitioning = false)`;
+    const types = await connection.runAndReadAll(
+      `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${source})`,
+    );
+    expect(types.getRows()).toEqual([
+      ['id', 'BIGINT'],
+      ['at', 'TIMESTAMP'],
+      ['score', 'DOUBLE'],
+      ['tag', 'VARCHAR'],
+    ]);
+    const rows = await connection.runAndReadAll(`SELECT id, score, tag FROM ${source} ORDER BY id`);
+    expect(rows.getRows()).toEqual([
+      [1n, null, null],
+      [2n, 0.5, 'x'],
+      [3n, null, null],
+    ]);
+    connection.closeSync();
+    instance.closeSync();
+  });
+
+  it('counts no row twice after a crash between a merge and the removal of its inputs, and removes them later', async () => {
+    const root = tmp.fresh();
+    const store = await openParquetOfflineStore({ path: root, compactAfterFiles: Infinity });
+    for (let k = 0; k < 6; k++) {
+      await store.append('t', events([{ id: k, at: day + k }]), { timeColumn: 'at' });
+      await store.append('t', events([{ id: 100 + k, at: k }]));
+    }
+    const before = filesUnder(path.join(root, 't'));
+    const saved = new Map(before.map((f) => [f, fs.readFileSync(path.join(root, 't', f))]));
+    expect(await store.compact('t')).toEqual({ files: 2, compacted: 12 });
+    await store.close();
+    // The state a crash right after the commit leaves: the merged files beside their inputs.
+    for (const [f, bytes] of saved) fs.writeFileSync(path.join(root, 't', f), bytes);
+    expect(filesUnder(path.join(root, 't'))).toHaveLength(14);
+
+    const reopened = await openParquetOfflineStore({ path: root });
+    expect(await reopened.count('t')).toBe(12);
+    // The unpartitioned part reads first, in append order.
+    expect(ids(await reopened.read('t', { columns: ['id'] })).slice(0, 6)).toEqual([
+      100, 101, 102, 103, 104, 105,
+    ]);
+    expect([...ids(await reopened.read('t'))].sort((a, b) => a - b)).toEqual([
+      0, 1, 2, 3, 4, 5, 100, 101, 102, 103, 104, 105,
+    ]);
+    // The first append of the process removes the leftovers of every folder of the table.
+    await reopened.append('t', events([{ id: 6, at: day + 6 }]), { timeColumn: 'at' });
+    await reopened.close();
+    const after = filesUnder(path.join(root, 't'));
+    expect(after.filter((f) => before.includes(f))).toEqual([]);
+    expect(after).toHaveLength(3);
+  });
+
+  it('loses and doubles no row when the process is killed during compactions', async () => {
+    const script = `
+      const { openParquetOfflineStore } = await import('./src/feature-store/offline/parquet.ts');
+      const [root, mode] = process.argv.slice(1);
+      const store = await openParquetOfflineStore({ path: root, compactAfterFiles: mode === 'auto' ? 2 : Infinity });
+      const at = Date.UTC(2024, 0, 1);
+      for (let k = 0; k < 60; k++) {
+        await store.append('crash', { rowCount: 2, columns: [
+          { name: 'id', type: 'int', values: [2 * k, 2 * k + 1] },
+          { name: 'at', type: 'timestamp', values: [at + k, at + k + 86400000 * (k % 2)] },
+        ] }, k % 3 === 0 ? {} : { timeColumn: 'at' });
+      }
+      if (mode === 'explicit') void store.compact('crash');
+      // Background merges (auto) or the explicit compact run while the process dies.
+      await new Promise((resolve) => setTimeout(resolve, Number(process.argv[3])));
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    for (const [mode, delayMs] of [
+      ['auto', 0],
+      ['explicit', 10],
+    ] as const) {
+      const root = tmp.fresh();
+      await expect(runScript(script, [root, mode, String(delayMs)])).rejects.toMatchObject({
+        signal: 'SIGKILL',
+      });
+      const store = await openParquetOfflineStore({ path: root });
+      const read = [...ids(await store.read('crash', { columns: ['id'] }))].sort((a, b) => a - b);
+      expect(read).toEqual(Array.from({ length: 120 }, (_, i) => i));
+      expect(await store.count('crash')).toBe(120);
+      // Compacting after the crash keeps them all too.
+      await store.compact('crash');
+      expect(await store.count('crash')).toBe(120);
+      await store.close();
+    }
+  });
+
+  it('serves exact reads to a second store on the same folder while the first compacts', async () => {
+    const root = tmp.fresh();
+    const writer = await openParquetOfflineStore({ path: root, compactAfterFiles: 3 });
+    const reader = await openParquetOfflineStore({ path: root });
+    await writer.append('shared', events([{ id: 0, at: day }]), { timeColumn: 'at' });
+    let acked = 1;
+    const problems: string[] = [];
+    let appending = true;
+    const writing = (async () => {
+      for (let id = 1; id < 80; id++) {
+        await writer.append('shared', events([{ id, at: day + id }]), { timeColumn: 'at' });
+        acked = id + 1;
+      }
+      appending = false;
+    })();
+    while (appending) {
+      const before = acked;
+      const read = ids(await reader.read('shared', { columns: ['id'] }));
+      if (new Set(read).size !== read.length) problems.push('a row read twice');
+      if (read.length < before) problems.push(`${read.length} rows read, ${before} acknowledged`);
+    }
+    await writing;
+    expect(problems).toEqual([]);
+    expect(await reader.count('shared')).toBe(80);
+    await Promise.all([writer.close(), reader.close()]);
+  });
+
+  it('does not bring back a dropped table when a merge was running under the drop', async () => {
+    const root = tmp.fresh();
+    const store = await openParquetOfflineStore({ path: root, compactAfterFiles: 1 });
+    for (let round = 0; round < 5; round++) {
+      const appends = Array.from({ length: 12 }, (_, id) =>
+        store.append('gone', events([{ id, at: day + id }]), { timeColumn: 'at' }),
+      );
+      await Promise.all(appends);
+      await store.dropTable('gone');
+      expect(await store.hasTable('gone')).toBe(false);
+    }
+    await store.append('gone', events([{ id: 99, at: day }]), { timeColumn: 'at' });
+    await store.close();
+    const reopened = await openParquetOfflineStore({ path: root });
+    expect(tableToRows(await reopened.read('gone'))).toEqual([{ id: 99, at: day }]);
+    await reopened.close();
+  });
+
+  it('refuses a compactAfterFiles that is not a whole number >= 1 or Infinity', async () => {
+    for (const bad of [0, -1, 2.5, Number.NaN]) {
+      await expect(
+        openParquetOfflineStore({ path: tmp.fresh(), compactAfterFiles: bad }),
+      ).rejects.toMatchObject({ code: 'FERRY_ARGUMENT_INVALID' });
+    }
+  });
+
+  it('reports a failed background compaction, keeps the files as they were, and tries again after the next append', async () => {
+    const root = tmp.fresh();
+    const failures: string[] = [];
+    const store = await openParquetOfflineStore({
+      path: root,
+      compactAfterFiles: 2,
+      onCompactionError: (error, table) => failures.push(`${table}: ${error.code}`),
+    });
+    await store.append('t', events([{ id: 0, at: 0 }]));
+    // A file DuckDB cannot read, named as the store names its files: the merge that takes it in fails.
+    const corrupt = path.join(
+      root,
+      't',
+      'part-1000000000000-00000000-0000-4000-8000-000000000000.parquet',
+    );
+    fs.writeFileSync(corrupt, 'not parquet');
+    await store.append('t', events([{ id: 1, at: 1 }]));
+    await store.compactionsSettled();
+    expect(failures).toEqual(['t: FERRY_BACKEND_UNAVAILABLE']);
+    expect(parquetIn(path.join(root, 't'))).toHaveLength(3);
+    fs.rmSync(corrupt);
+    expect(ids(await store.read('t'))).toEqual([0, 1]);
+    await store.append('t', events([{ id: 2, at: 2 }]));
+    await store.close();
+    expect(failures).toHaveLength(1);
+    expect(parquetIn(path.join(root, 't'))).toHaveLength(1);
+    const reopened = await openParquetOfflineStore({ path: root });
+    expect(ids(await reopened.read('t'))).toEqual([0, 1, 2]);
+    await reopened.close();
+  });
+});

@@ -2,29 +2,60 @@
  * ParquetOfflineStore: the embedded OfflineStore. A table is a folder of immutable Parquet files
  * under the store's root; one in-memory DuckDB instance per store writes and queries them.
  *
- * Concurrency: each operation (append, read, count, query) runs on a connection of its own, opened
- * for it and closed after it, because statements of one DuckDB connection must not interleave and
- * the store's callers (inference log flushes, monitors, the feature store) do not wait for each
- * other. At most {@link MAX_CONNECTIONS} operations use DuckDB at once; the rest queue in order.
- * A temporary table lives and dies with the connection of the operation that made it.
+ * Concurrency: each operation (append, read, count, query, compact) runs on a connection of its
+ * own, opened for it and closed after it, because statements of one DuckDB connection must not
+ * interleave and the store's callers (inference log flushes, monitors, the feature store) do not
+ * wait for each other. At most {@link MAX_CONNECTIONS} operations use DuckDB at once; the rest
+ * queue in order. A temporary table lives and dies with the connection of the operation that made it.
  *
  * Layout: `<root>/<table>/date=YYYY-MM-DD/part-<ms>-<uuid>.parquet` when an append names a time
  * column (the UTC date of that column), else `<root>/<table>/part-<ms>-<uuid>.parquet`. A file is
  * written under `<root>/.staging/`, fsynced, then renamed into place, so readers never see a
  * partial file and an acknowledged append survives a crash. Column types are stored as float →
  * DOUBLE, int → BIGINT, bool → BOOLEAN, string → VARCHAR, timestamp → TIMESTAMP (UTC, no zone).
+ * Names sort in append order (`<ms>` grows in this process and starts above every file it has seen).
+ *
+ * Compaction: every append adds a file per folder it touches (the table's own folder or a `date=`
+ * folder), so a stream of small appends would leave thousands of files to open on each read. A
+ * folder's files form tiers: an append's file is tier 0, and a run of consecutive files of one tier
+ * that grows past `compactAfterFiles` (default 32) is merged, in the background after the append
+ * that crossed the line, into one file of the next tier. A folder thus holds at most about
+ * `compactAfterFiles` files per tier, tiers grow by that factor (a million appends make four), and a
+ * row is rewritten once per tier rather than on every compaction. `compact(table)` merges each
+ * folder into one file now. A merged file keeps the rows in the order DuckDB reads its inputs and
+ * the union of their columns (`union_by_name`: a column added by a later append is null in older
+ * rows), and is named after the key range it covers:
+ * `part-<last ms>-<last uuid>-c<tier>-<first ms>-<first uuid>.parquet`, which sorts where its last
+ * input did. Its rename into the folder is the commit: from then on every listing of this store
+ * (in any process) treats a file whose key range lies inside a merged file's range as dead and
+ * leaves it out, so a crash between the rename and the removal of the inputs can never count a
+ * row twice, and a crash before the rename leaves only a staged file, removed after an hour. Reads
+ * name their files one by one (never a glob, which could pick up a merged file next to its
+ * inputs); the inputs are removed once every read that started before the commit has finished,
+ * and a read that still finds a file gone (removed by another process) lists the folder again and
+ * retries. Merges of one table run one at a time, at most {@link MAX_COMPACTIONS} tables at once;
+ * the rename itself takes the table's write lock, so a merge never lands in a table dropped under
+ * it. close() waits for running and scheduled compactions.
  *
  * Known limits (write them down, do not rediscover them):
- * - one writing process per root: appends are serialised per table inside this process only, and
- *   the schema check of an append trusts this process's view of the table;
- * - every append adds files; nothing compacts small files yet, so a table fed by many tiny
- *   appends gets slower to read;
+ * - one writing process per root: appends and compactions are serialised per table inside this
+ *   process only, and the schema check of an append trusts this process's view of the table;
+ * - dead files left by a crash are invisible at once but removed only by the first append to their
+ *   table in a later process (automatic compaction on) or by `compact()`; tools other than this
+ *   store that glob the folder
+ *   (plain DuckDB, Spark) see them, and see inputs next to their merged file for the moment between
+ *   the commit and their removal;
+ * - automatic compaction looks at the folders an append touched (and, once per process, at every
+ *   folder of a table on its first append): old partitions nobody appends to keep their files
+ *   until `compact()` is called;
+ * - each read lists the table's folders, one `readdir` per `date=` folder, and passes every file's
+ *   path to DuckDB, so a table of many dates pays for that on each read;
  * - reads do not prune `date=` folders by the time range; DuckDB skips row groups by their
  *   min/max statistics instead;
  * - an append that spans several dates renames its files one by one, so a concurrent reader can
  *   see some of its dates and not others;
  * - rows of a time-partitioned table come back in no particular order (DuckDB's partitioned
- *   write does not keep it); an unpartitioned table reads back in append order.
+ *   write does not keep it); an unpartitioned table reads back in append order, merged or not.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
@@ -64,7 +95,7 @@ const SEGMENT = /^[a-z0-9_]+$/;
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const PARTITION_PREFIX = 'date=';
 const STAGING_DIR = '.staging';
-/** Staging folders older than this are leftovers of a crashed append. */
+/** Staging folders older than this are leftovers of a crashed append or compaction. */
 const STALE_STAGING_MS = 60 * 60 * 1000;
 /** The helper column that carries the partition date through DuckDB's partitioned COPY. */
 const DATE_COLUMN = '__ferry_date';
@@ -76,10 +107,26 @@ const STAGED_TABLE = 'ferry_append';
  * so more would mostly add memory (each read materialises its whole result).
  */
 const MAX_CONNECTIONS = 4;
+/** Tables compacting at the same time: each holds a connection while it copies, so leave some to appends and reads. */
+const MAX_COMPACTIONS = 2;
+const DEFAULT_COMPACT_AFTER_FILES = 32;
+/** Times a read lists its files again when one vanished under it (removed by another process's compaction). */
+const READ_ATTEMPTS = 5;
 
 export interface ParquetOfflineStoreOptions {
   /** The root folder of the tables; created if missing. */
   readonly path: string;
+  /**
+   * A folder whose run of same-tier files grows past this many is merged into one file in the
+   * background (see the module header). A whole number >= 1, or `Infinity` to compact only when
+   * `compact()` is called. Default 32.
+   */
+  readonly compactAfterFiles?: number;
+  /**
+   * Told when a background compaction (or the removal of merged files) fails. Nothing is lost: the
+   * table keeps its files, and the next append tries again. The default emits a process warning.
+   */
+  readonly onCompactionError?: (error: FerryError, table: string) => void;
 }
 
 /**
@@ -93,11 +140,21 @@ export async function openParquetOfflineStore(
   options: ParquetOfflineStoreOptions,
 ): Promise<ParquetOfflineStore> {
   const root = path.resolve(options.path);
-  // The root goes into DuckDB glob patterns, where these characters would be read as wildcards.
+  // The root goes into DuckDB file lists, where these characters would be read as wildcards.
   if (/[*?[\]{}]/.test(root)) {
     throw new FerryError(
       'FERRY_ARGUMENT_INVALID',
       `offline store path '${root}' contains a glob character (* ? [ ] { }); choose a folder without them`,
+    );
+  }
+  const compactAfterFiles = options.compactAfterFiles ?? DEFAULT_COMPACT_AFTER_FILES;
+  if (
+    compactAfterFiles !== Number.POSITIVE_INFINITY &&
+    !(Number.isSafeInteger(compactAfterFiles) && compactAfterFiles >= 1)
+  ) {
+    throw new FerryError(
+      'FERRY_ARGUMENT_INVALID',
+      `compactAfterFiles must be a whole number >= 1 or Infinity, got ${String(compactAfterFiles)}`,
     );
   }
   await mkdir(root, { recursive: true });
@@ -123,29 +180,63 @@ export async function openParquetOfflineStore(
       },
     );
   }
-  return new ParquetOfflineStore(root, instance);
+  return new ParquetOfflineStore(root, instance, {
+    compactAfterFiles,
+    onCompactionError: options.onCompactionError ?? warnCompactionError,
+  });
+}
+
+/** What a merge did: how many input files it replaced, and the removal of those files. */
+interface MergeOutcome {
+  readonly merged: number;
+  /** Settles once the inputs are removed (after the reads that may use them). */
+  readonly removals: readonly Promise<void>[];
 }
 
 export class ParquetOfflineStore implements OfflineStore {
   readonly backend = 'parquet';
   readonly root: string;
   private readonly instance: DuckDBInstance;
-  /** Per-table tail of the write chain: appends and drops of one table run one after another. */
+  private readonly compactAfterFiles: number;
+  private readonly onCompactionError: (error: FerryError, table: string) => void;
+  /** Per-table tail of the write chain: appends, drops and compaction commits of one table run one after another. */
   private readonly writeChains = new Map<string, Promise<void>>();
+  /** Per-table tail of the compaction chain: merges of one table run one after another. */
+  private readonly compactionChains = new Map<string, Promise<void>>();
+  /** Folders waiting for a background compaction check, by table; present while a check is queued and not started. */
+  private readonly pendingChecks = new Map<string, Set<string>>();
+  /** Tables whose every folder this process has checked once (leftovers of a crash removed). */
+  private readonly checkedTables = new Set<string>();
+  /** Drops per table: a merge started before a drop must not commit into the table after it. */
+  private readonly generations = new Map<string, number>();
   /** Column schemas of tables this process has read or written; valid because it is the only writer. */
   private readonly schemas = new Map<string, ColumnSchema[]>();
   private lastFileMs = 0;
   private closed = false;
   /** Operations still running (queued ones included), which close() waits for. */
   private readonly inFlight = new Set<Promise<unknown>>();
-  /** Free DuckDB slots, and the operations waiting for one, first come first served. */
-  private freeSlots = MAX_CONNECTIONS;
-  private readonly slotWaiters: (() => void)[] = [];
+  /** Background compactions and removals of merged files, which close() also waits for. */
+  private readonly background = new Set<Promise<void>>();
+  /** Reads in progress; the inputs of a merge are removed only after those running at its commit. */
+  private readonly activeReads = new Set<Promise<void>>();
+  /** Merged files (absolute paths) that are dead but still wait for earlier reads before removal. */
+  private readonly retiring = new Set<string>();
+  private readonly connections = new Gate(MAX_CONNECTIONS);
+  private readonly compactions = new Gate(MAX_COMPACTIONS);
 
   /** Use {@link openParquetOfflineStore}. */
-  constructor(root: string, instance: DuckDBInstance) {
+  constructor(
+    root: string,
+    instance: DuckDBInstance,
+    options: {
+      compactAfterFiles: number;
+      onCompactionError: (error: FerryError, table: string) => void;
+    },
+  ) {
     this.root = root;
     this.instance = instance;
+    this.compactAfterFiles = options.compactAfterFiles;
+    this.onCompactionError = options.onCompactionError;
   }
 
   append(table: string, data: Table, options?: { timeColumn?: string }): Promise<void> {
@@ -153,18 +244,21 @@ export class ParquetOfflineStore implements OfflineStore {
       assertTableName(table);
       const timeColumn = options?.timeColumn;
       validateData(table, data, timeColumn);
-      await this.serialize(table, () => this.appendNow(table, data, timeColumn));
+      const folders = await this.serialize(table, () => this.appendNow(table, data, timeColumn));
+      // The rows are durable: the append resolves now, and compaction follows in the background.
+      if (folders.length > 0) this.scheduleCompaction(table, folders);
     });
   }
 
   read(table: string, options: ReadOptions = {}): Promise<Table> {
-    return this.track(() => this.readNow(table, options));
-  }
-
-  private async readNow(table: string, options: ReadOptions): Promise<Table> {
-    assertTableName(table);
-    const source = await this.sourceOf(table);
-    return this.withConnection((connection) => this.readFrom(connection, table, source, options));
+    return this.track(async () => {
+      assertTableName(table);
+      return this.reading([table], (sources) =>
+        this.withConnection((connection) =>
+          this.readFrom(connection, table, sources.get(table) ?? '', options),
+        ),
+      );
+    });
   }
 
   private async readFrom(
@@ -231,9 +325,10 @@ export class ParquetOfflineStore implements OfflineStore {
   count(table: string): Promise<number> {
     return this.track(async () => {
       assertTableName(table);
-      const source = await this.sourceOf(table);
-      const result = await this.withConnection((connection) =>
-        runSelect(connection, `SELECT count(*) AS n FROM ${source}`, []),
+      const result = await this.reading([table], (sources) =>
+        this.withConnection((connection) =>
+          runSelect(connection, `SELECT count(*) AS n FROM ${sources.get(table) ?? ''}`, []),
+        ),
       );
       return Number(result.columns[0]?.values[0] ?? 0);
     });
@@ -242,7 +337,7 @@ export class ParquetOfflineStore implements OfflineStore {
   async hasTable(table: string): Promise<boolean> {
     this.assertOpen();
     assertTableName(table);
-    return (await scanTableDir(this.tableDir(table))).exists;
+    return hasTableFiles(this.tableDir(table));
   }
 
   async listTables(): Promise<string[]> {
@@ -254,7 +349,7 @@ export class ParquetOfflineStore implements OfflineStore {
         if (!entry.isDirectory() || !SEGMENT.test(entry.name)) continue;
         const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
         const child = path.join(dir, entry.name);
-        if ((await scanTableDir(child)).exists) tables.push(name);
+        if (await hasTableFiles(child)) tables.push(name);
         await walk(child, name);
       }
     };
@@ -270,6 +365,8 @@ export class ParquetOfflineStore implements OfflineStore {
   }
 
   private async dropNow(table: string): Promise<void> {
+    // A merge that started before the drop sees the change and does not commit.
+    this.generations.set(table, this.generationOf(table) + 1);
     const dir = this.tableDir(table);
     const entries = await readdir(dir, { withFileTypes: true }).catch(ignoreMissing);
     // Only this table's own files: a nested table (`<table>/<child>`) lives in a subfolder and stays.
@@ -303,26 +400,64 @@ export class ParquetOfflineStore implements OfflineStore {
    */
   query(sql: string, params: readonly Scalar[] = []): Promise<Table> {
     return this.track(async () => {
-      const sources = new Map<string, string>();
+      const names = new Set<string>();
       for (const match of sql.matchAll(PLACEHOLDER)) {
         const name = match[1] ?? '';
-        if (!sources.has(name)) {
-          assertTableName(name);
-          sources.set(name, await this.sourceOf(name));
-        }
+        assertTableName(name);
+        names.add(name);
       }
-      const expanded = sql.replace(PLACEHOLDER, (_all, name: string) => sources.get(name) ?? '');
-      return this.withConnection((connection) => runSelect(connection, expanded, params, true));
+      return this.reading([...names], (sources) => {
+        const expanded = sql.replace(PLACEHOLDER, (_all, name: string) => sources.get(name) ?? '');
+        return this.withConnection((connection) => runSelect(connection, expanded, params, true));
+      });
     });
+  }
+
+  /**
+   * Merges each folder of `table` (its own, and each `date=` partition) into one file now, waits
+   * until the merged inputs are removed, and says how many files the table has (appends that ran
+   * meanwhile included) and how many were merged away. Throws FERRY_ARGUMENT_INVALID for an
+   * unknown table.
+   * @example
+   * const { files, compacted } = await store.compact('inference_log/fraud');
+   */
+  compact(table: string): Promise<{ files: number; compacted: number }> {
+    return this.track(async () => {
+      assertTableName(table);
+      const outcome = await this.serializeCompaction(table, async () => {
+        const folders = await this.foldersOf(table);
+        let merged = 0;
+        const removals: Promise<void>[] = [];
+        for (const folder of folders) {
+          const done = await this.compactFolder(table, folder, 'all');
+          merged += done.merged;
+          removals.push(...done.removals);
+        }
+        return { merged, removals };
+      });
+      await Promise.all(outcome.removals);
+      const files = await this.liveFilesOf(table);
+      if (files.length === 0) throw await this.unknownTable(table);
+      return { files: files.length, compacted: outcome.merged };
+    });
+  }
+
+  /**
+   * Resolves once the background compactions scheduled so far, and the removals of the files they
+   * merged, are done. For tests and benchmarks that look at the files.
+   */
+  async compactionsSettled(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     // Closing the instance under a running statement would crash the process: wait for every
-    // operation already asked for, queued ones included (no new one starts once closed); each
-    // closes its own connection.
+    // operation already asked for, queued ones included (no new one starts once closed), then for
+    // the compactions they scheduled; each closes its own connection.
     await Promise.allSettled([...this.inFlight]);
+    await this.compactionsSettled();
     this.instance.closeSync();
   }
 
@@ -350,15 +485,29 @@ export class ParquetOfflineStore implements OfflineStore {
     return work;
   }
 
+  /** Records background work (a compaction, a removal; neither rejects) until it settles, for close(). */
+  private trackBackground(work: Promise<void>): void {
+    this.background.add(work);
+    const done = (): void => void this.background.delete(work);
+    work.then(done, done);
+  }
+
+  /** Hands a background failure to `onCompactionError`; nothing was lost, so nothing is thrown. */
+  private reportCompactionError(error: unknown, table: string): void {
+    try {
+      this.onCompactionError(asFerryError(error, table), table);
+    } catch {
+      // A throwing handler must not turn into an unhandled rejection of the store's own work.
+    }
+  }
+
   /**
    * Runs `work` on a new connection of its own, closed afterwards, once one of the
    * {@link MAX_CONNECTIONS} slots is free. `work` must not ask for another connection: with every
    * slot taken by such callers, none would ever be freed.
    */
-  private async withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
-    if (this.freeSlots > 0) this.freeSlots--;
-    else await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-    try {
+  private withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    return this.connections.run(async () => {
       let connection: DuckDBConnection;
       try {
         connection = await this.instance.connect();
@@ -375,11 +524,36 @@ export class ParquetOfflineStore implements OfflineStore {
         // Also drops the temporary tables the operation made.
         connection.closeSync();
       }
+    });
+  }
+
+  /**
+   * Runs `work` with the `read_parquet(...)` source of each of `tables`, made from the files live
+   * at this moment, as a registered read: no merged input it may name is removed before it ends.
+   * A file can still vanish when another process compacts the same root; then the folders are
+   * listed again and `work` retried, up to {@link READ_ATTEMPTS} times.
+   */
+  private async reading<T>(
+    tables: readonly string[],
+    work: (sources: ReadonlyMap<string, string>) => Promise<T>,
+  ): Promise<T> {
+    // Registered before listing: a merge that commits after this point waits for this read.
+    let finish = (): void => undefined;
+    const read = new Promise<void>((resolve) => (finish = resolve));
+    this.activeReads.add(read);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const sources = new Map<string, string>();
+        for (const table of tables) sources.set(table, await this.sourceOf(table));
+        try {
+          return await work(sources);
+        } catch (error) {
+          if (attempt >= READ_ATTEMPTS || !isVanishedFile(error)) throw error;
+        }
+      }
     } finally {
-      // Hand the slot straight to the next waiter, so that it cannot be taken out of turn.
-      const next = this.slotWaiters.shift();
-      if (next) next();
-      else this.freeSlots++;
+      this.activeReads.delete(read);
+      finish();
     }
   }
 
@@ -387,65 +561,91 @@ export class ParquetOfflineStore implements OfflineStore {
     return path.join(this.root, ...table.split('/'));
   }
 
+  private generationOf(table: string): number {
+    return this.generations.get(table) ?? 0;
+  }
+
   /** Runs `task` after every earlier write of `table` has settled. */
-  private serialize(table: string, task: () => Promise<void>): Promise<void> {
-    const previous = this.writeChains.get(table) ?? Promise.resolve();
-    const result = previous.then(task);
-    const tail = result.catch(() => undefined);
-    this.writeChains.set(table, tail);
-    void tail.then(() => {
-      if (this.writeChains.get(table) === tail) this.writeChains.delete(table);
-    });
-    return result;
+  private serialize<T>(table: string, task: () => Promise<T>): Promise<T> {
+    return chain(this.writeChains, table, task);
   }
 
-  /** The `read_parquet(...)` expression of a table; throws FERRY_ARGUMENT_INVALID when it has no files. */
-  private async sourceOf(table: string): Promise<string> {
+  /** Runs `task` after every earlier compaction of `table` has settled. */
+  private serializeCompaction<T>(table: string, task: () => Promise<T>): Promise<T> {
+    return chain(this.compactionChains, table, task);
+  }
+
+  /** The folders of a table that may hold files: its own, then its `date=` folders in order. */
+  private async foldersOf(table: string): Promise<string[]> {
     const dir = this.tableDir(table);
-    const scan = await scanTableDir(dir);
-    if (!scan.exists) {
-      const existing = await this.listTables();
-      throw new FerryError(
-        'FERRY_ARGUMENT_INVALID',
-        `offline table '${table}' does not exist (no Parquet files under ${dir}); ` +
-          `existing tables: ${existing.length > 0 ? existing.join(', ') : '(none)'}`,
-        { details: { table, existing } },
-      );
-    }
-    // Two precise globs rather than `**`, which would also take in nested tables' files.
-    const globs: string[] = [];
-    if (scan.direct) globs.push(quoteString(path.join(dir, '*.parquet')));
-    if (scan.partitioned)
-      globs.push(quoteString(path.join(dir, `${PARTITION_PREFIX}*`, '*.parquet')));
-    return `read_parquet([${globs.join(', ')}], union_by_name = true, hive_partitioning = false)`;
+    const entries = await readdir(dir, { withFileTypes: true }).catch(ignoreMissing);
+    const partitions = (entries ?? [])
+      .filter((e) => e.isDirectory() && e.name.startsWith(PARTITION_PREFIX))
+      .map((e) => e.name)
+      .sort();
+    return [dir, ...partitions.map((name) => path.join(dir, name))];
   }
 
-  private async schemaOf(
-    connection: DuckDBConnection,
-    table: string,
-  ): Promise<ColumnSchema[] | null> {
+  /** The table's live files, absolute, in read order: its own folder's, then each date's. */
+  private async liveFilesOf(table: string): Promise<string[]> {
+    const folders = await this.foldersOf(table);
+    const listed = await Promise.all(folders.map((folder) => parquetFilesIn(folder)));
+    const files: string[] = [];
+    for (const [i, names] of listed.entries()) {
+      const folder = folders[i] ?? '';
+      const { live, parts } = classifyFiles(names);
+      for (const part of parts.values()) this.lastFileMs = Math.max(this.lastFileMs, part.hi.ms);
+      for (const name of live) files.push(path.join(folder, name));
+    }
+    return files;
+  }
+
+  private async unknownTable(table: string): Promise<FerryError> {
+    const existing = await this.listTables();
+    return new FerryError(
+      'FERRY_ARGUMENT_INVALID',
+      `offline table '${table}' does not exist (no Parquet files under ${this.tableDir(table)}); ` +
+        `existing tables: ${existing.length > 0 ? existing.join(', ') : '(none)'}`,
+      { details: { table, existing } },
+    );
+  }
+
+  /** The `read_parquet(...)` expression of a table's live files; throws FERRY_ARGUMENT_INVALID when it has none. */
+  private async sourceOf(table: string): Promise<string> {
+    const files = await this.liveFilesOf(table);
+    if (files.length === 0) throw await this.unknownTable(table);
+    // Each file by name, never a glob: a glob evaluated later could take in a merged file beside its inputs.
+    return `read_parquet([${files.map(quoteString).join(', ')}], union_by_name = true, hive_partitioning = false)`;
+  }
+
+  private async schemaOf(table: string): Promise<ColumnSchema[] | null> {
     const cached = this.schemas.get(table);
     if (cached) return cached;
-    if (!(await scanTableDir(this.tableDir(table))).exists) return null;
-    const schema = await describe(connection, await this.sourceOf(table));
+    if (!(await hasTableFiles(this.tableDir(table)))) return null;
+    const schema = await this.reading([table], (sources) =>
+      this.withConnection((connection) => describe(connection, sources.get(table) ?? '')),
+    );
     this.schemas.set(table, schema);
     return schema;
   }
 
+  /** Writes the rows and publishes their files; returns the folders that received a file. */
   private async appendNow(
     table: string,
     data: Table,
     timeColumn: string | undefined,
-  ): Promise<void> {
+  ): Promise<string[]> {
     const staging = path.join(this.root, STAGING_DIR, randomUUID());
     try {
+      // Read first, on a connection of its own: sets lastFileMs above the table's existing files.
+      const existing = await this.schemaOf(table);
+      if (existing) checkCompatible(table, existing, data);
+      // An empty batch has nothing to add to an existing table; it still creates a new one, schema included.
+      if (data.rowCount === 0 && existing) return [];
+      const partitioned = timeColumn !== undefined && data.rowCount > 0;
+      const target = partitioned ? path.join(staging, 'out') : path.join(staging, 'out.parquet');
       // DuckDB's part ends with the COPY: the connection's slot is free again while files publish.
-      const written = await this.withConnection(async (connection) => {
-        const existing = await this.schemaOf(connection, table);
-        if (existing) checkCompatible(table, existing, data);
-        // An empty batch has nothing to add to an existing table; it still creates a new one, schema included.
-        if (data.rowCount === 0 && existing) return null;
-        const partitioned = timeColumn !== undefined && data.rowCount > 0;
+      await this.withConnection(async (connection) => {
         // The connection is this append's alone, so a fixed temporary name cannot collide.
         await stageTable(connection, STAGED_TABLE, data);
         let select = stagedSelect(data);
@@ -454,18 +654,16 @@ export class ParquetOfflineStore implements OfflineStore {
           select += `, strftime(CAST(${castStaged('timestamp', `c${index}`)} AS DATE), '%Y-%m-%d') AS ${DATE_COLUMN}`;
         }
         await mkdir(staging, { recursive: true });
-        const target = partitioned ? path.join(staging, 'out') : path.join(staging, 'out.parquet');
         const copyOptions = partitioned
           ? `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${DATE_COLUMN})`
           : 'FORMAT parquet, COMPRESSION zstd';
         await connection.run(
           `COPY (SELECT ${select} FROM temp.${STAGED_TABLE}) TO ${quoteString(target)} (${copyOptions})`,
         );
-        return { existing, target, partitioned };
       });
-      if (!written) return;
-      await this.publishFiles(table, written.target, written.partitioned);
-      this.schemas.set(table, mergeSchema(written.existing ?? [], data));
+      const folders = await this.publishFiles(table, target, partitioned);
+      this.schemas.set(table, mergeSchema(existing ?? [], data));
+      return folders;
     } catch (error) {
       if (error instanceof FerryError) throw error;
       throw new FerryError(
@@ -478,8 +676,15 @@ export class ParquetOfflineStore implements OfflineStore {
     }
   }
 
-  /** Moves staged files into the table, durably: fsync each file, rename, fsync the folders. */
-  private async publishFiles(table: string, target: string, partitioned: boolean): Promise<void> {
+  /**
+   * Moves staged files into the table, durably: fsync each file, rename, fsync the folders.
+   * Returns the folders that received a file.
+   */
+  private async publishFiles(
+    table: string,
+    target: string,
+    partitioned: boolean,
+  ): Promise<string[]> {
     const tableDir = this.tableDir(table);
     const moves: { from: string; dir: string }[] = [];
     if (partitioned) {
@@ -499,7 +704,8 @@ export class ParquetOfflineStore implements OfflineStore {
     } else {
       moves.push({ from: target, dir: tableDir });
     }
-    // Names sort in append order: readers list files alphabetically.
+    // Names sort in append order: readers list files alphabetically, and a merged file's key range
+    // must never take in a later append.
     const ms = (this.lastFileMs = Math.max(Date.now(), this.lastFileMs + 1));
     const touched = new Set<string>();
     for (const move of moves) {
@@ -509,7 +715,193 @@ export class ParquetOfflineStore implements OfflineStore {
       touched.add(move.dir);
     }
     for (const dir of touched) await fsyncDir(dir);
+    return [...touched];
   }
+
+  /* ---------------------------------------------------------------- compaction */
+
+  /**
+   * Queues a background check of `folders` of `table`, after the table's running compaction. A
+   * check already queued and not started takes the folders instead, so a stream of appends keeps
+   * at most one compaction running and one waiting per table.
+   */
+  private scheduleCompaction(table: string, folders: readonly string[]): void {
+    if (this.compactAfterFiles === Number.POSITIVE_INFINITY) return;
+    const queued = this.pendingChecks.get(table);
+    if (queued) {
+      for (const folder of folders) queued.add(folder);
+      return;
+    }
+    const pending = new Set(folders);
+    this.pendingChecks.set(table, pending);
+    const task = this.serializeCompaction(table, async () => {
+      // From here on, appends queue a new check: this one no longer looks at `pending`.
+      this.pendingChecks.delete(table);
+      if (!this.checkedTables.has(table)) {
+        // Once per process: every folder, for leftovers of a crash and files of earlier runs.
+        this.checkedTables.add(table);
+        for (const folder of await this.foldersOf(table)) pending.add(folder);
+      }
+      for (const folder of pending) await this.compactFolder(table, folder, 'auto');
+    }).catch((error: unknown) => this.reportCompactionError(error, table));
+    this.trackBackground(task);
+  }
+
+  /**
+   * Compacts one folder: removes dead files a crash left, then merges (`auto`) each run of
+   * same-tier files longer than `compactAfterFiles`, again until none is left, or (`all`) every
+   * run of consecutive files into one. Runs inside the table's compaction chain.
+   */
+  private async compactFolder(
+    table: string,
+    folder: string,
+    mode: 'auto' | 'all',
+  ): Promise<MergeOutcome> {
+    const generation = this.generationOf(table);
+    let merged = 0;
+    const removals: Promise<void>[] = [];
+    for (;;) {
+      const { live, dead, parts } = classifyFiles(await parquetFilesIn(folder));
+      // Dead files not retired by this process were merged before it saw them: no read of this
+      // process names them, so they go at once.
+      const leftovers = dead.filter((name) => !this.retiring.has(path.join(folder, name)));
+      if (leftovers.length > 0) await removeFiles(folder, leftovers);
+      const merges = planMerges(live, parts, mode, this.compactAfterFiles);
+      if (merges.length === 0) break;
+      for (const inputs of merges) {
+        const committed = await this.mergeFiles(table, folder, inputs, generation);
+        if (!committed) return { merged, removals };
+        merged += inputs.length;
+        removals.push(committed.removal);
+      }
+      if (mode === 'all') break;
+    }
+    return { merged, removals };
+  }
+
+  /**
+   * Merges `inputs` (consecutive live files of `folder`) into one file of the next tier: copy in
+   * staging, fsync, rename into the folder under the table's write lock (the commit), then remove
+   * the inputs once the reads that started before the commit are done. Returns that removal (in an
+   * object: an async function would wait for a promise it returns), or null when the table was
+   * dropped meanwhile (nothing committed).
+   */
+  private async mergeFiles(
+    table: string,
+    folder: string,
+    inputs: readonly PartFile[],
+    generation: number,
+  ): Promise<{ removal: Promise<void> } | null> {
+    const first = inputs[0];
+    const last = inputs.at(-1);
+    if (!first || !last) return null;
+    const tier = Math.max(...inputs.map((p) => p.tier)) + 1;
+    const name = `part-${last.hi.text}-c${tier}-${first.lo.text}.parquet`;
+    const staging = path.join(this.root, STAGING_DIR, randomUUID());
+    const out = path.join(staging, 'out.parquet');
+    const paths = inputs.map((p) => path.join(folder, p.name));
+    try {
+      await this.compactions.run(() =>
+        this.withConnection(async (connection) => {
+          await mkdir(staging, { recursive: true });
+          // In input order: DuckDB keeps the order of a file list when it copies (insertion order).
+          await connection.run(
+            `COPY (SELECT * FROM read_parquet([${paths.map(quoteString).join(', ')}], union_by_name = true, hive_partitioning = false)) ` +
+              `TO ${quoteString(out)} (FORMAT parquet, COMPRESSION zstd)`,
+          );
+        }),
+      );
+      await fsyncFile(out);
+      const committed = await this.serialize(table, async () => {
+        if (this.generationOf(table) !== generation) return false;
+        await rename(out, path.join(folder, name));
+        // Durable before any input goes: a removal persisted without the rename would lose rows.
+        await fsyncDir(folder);
+        return true;
+      });
+      if (!committed) return null;
+    } catch (error) {
+      // A drop under a running merge removes its inputs: not a failure of the merge.
+      if (this.generationOf(table) !== generation) return null;
+      throw asFerryError(error, table);
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+    for (const file of paths) this.retiring.add(file);
+    const readers = [...this.activeReads];
+    const removal = Promise.allSettled(readers)
+      .then(() =>
+        removeFiles(
+          folder,
+          inputs.map((p) => p.name),
+        ),
+      )
+      // Dead files that stay are invisible; the table's next check removes them.
+      .catch((error: unknown) => this.reportCompactionError(error, table))
+      .finally(() => {
+        for (const file of paths) this.retiring.delete(file);
+      });
+    this.trackBackground(removal);
+    return { removal };
+  }
+}
+
+/** At most `size` tasks at once; the rest wait their turn, first come first served. */
+class Gate {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    try {
+      return await task();
+    } finally {
+      // Hand the slot straight to the next waiter, so that it cannot be taken out of turn.
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+/** Runs `task` after the tail of `key`'s chain in `chains` has settled, and becomes the new tail. */
+function chain<T>(
+  chains: Map<string, Promise<void>>,
+  key: string,
+  task: () => Promise<T>,
+): Promise<T> {
+  const previous = chains.get(key) ?? Promise.resolve();
+  const result = previous.then(task);
+  const tail = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  chains.set(key, tail);
+  void tail.then(() => {
+    if (chains.get(key) === tail) chains.delete(key);
+  });
+  return result;
+}
+
+function asFerryError(error: unknown, table: string): FerryError {
+  if (error instanceof FerryError) return error;
+  return new FerryError(
+    'FERRY_BACKEND_UNAVAILABLE',
+    `compacting offline table '${table}' failed: ${messageOf(error)}; its files are unchanged`,
+    { cause: error },
+  );
+}
+
+function warnCompactionError(error: FerryError, table: string): void {
+  process.emitWarning(`${error.code}: ${error.message}`, {
+    code: error.code,
+    detail: `background compaction of offline table '${table}'; it is tried again after the next append`,
+  });
 }
 
 /* ---------------------------------------------------------------- validation */
@@ -663,29 +1055,143 @@ async function removeStaleStaging(dir: string): Promise<void> {
   }
 }
 
-/* ---------------------------------------------------------------- reading */
+/* ---------------------------------------------------------------- files and their tiers */
 
-interface TableDirScan {
-  readonly exists: boolean;
-  /** Parquet files directly in the folder (unpartitioned appends). */
-  readonly direct: boolean;
-  /** Parquet files in `date=` subfolders. */
-  readonly partitioned: boolean;
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** `part-<ms>-<uuid>.parquet` (an append) or `part-<hi>-c<tier>-<lo>.parquet` (a merge of lo..hi). */
+const PART_FILE = new RegExp(`^part-((\\d+)-(${UUID}))(?:-c(\\d+)-((\\d+)-(${UUID})))?\\.parquet$`);
+
+/** Where a file sorts among a table's appends: the publishing time, then the uuid. */
+interface FileKey {
+  readonly ms: number;
+  readonly id: string;
+  /** `<ms>-<uuid>` as it stands in the name. */
+  readonly text: string;
 }
 
-async function scanTableDir(dir: string): Promise<TableDirScan> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(ignoreMissing);
-  let direct = false;
-  let partitioned = false;
-  for (const entry of entries ?? []) {
-    if (entry.isFile() && entry.name.endsWith('.parquet')) direct = true;
-    else if (!partitioned && entry.isDirectory() && entry.name.startsWith(PARTITION_PREFIX)) {
-      // A crash between mkdir and rename can leave an empty date folder; it holds no table.
-      const files = await readdir(path.join(dir, entry.name)).catch(ignoreMissing);
-      partitioned = (files ?? []).some((f) => f.endsWith('.parquet'));
+/** A file this store named: the appends it holds (keys lo..hi) and its tier (0 for an append). */
+interface PartFile {
+  readonly name: string;
+  readonly lo: FileKey;
+  readonly hi: FileKey;
+  readonly tier: number;
+}
+
+function parsePart(name: string): PartFile | null {
+  const m = PART_FILE.exec(name);
+  if (!m) return null;
+  const hi: FileKey = { ms: Number(m[2]), id: m[3] ?? '', text: m[1] ?? '' };
+  if (m[4] === undefined) return { name, lo: hi, hi, tier: 0 };
+  const lo: FileKey = { ms: Number(m[6]), id: m[7] ?? '', text: m[5] ?? '' };
+  return { name, lo, hi, tier: Number(m[4]) };
+}
+
+function compareKeys(a: FileKey, b: FileKey): number {
+  return a.ms !== b.ms ? a.ms - b.ms : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * Whether merged file `c` holds the rows of `f`: its key range takes in f's. Two merges of the
+ * very same range (possible only through a crash) keep the higher tier, then the later name.
+ */
+function covers(c: PartFile, f: PartFile): boolean {
+  if (c === f || c.tier === 0) return false;
+  const lo = compareKeys(c.lo, f.lo);
+  const hi = compareKeys(f.hi, c.hi);
+  if (lo > 0 || hi > 0) return false;
+  return lo < 0 || hi < 0 || c.tier > f.tier || (c.tier === f.tier && c.name > f.name);
+}
+
+/**
+ * Splits a folder's Parquet file names into live ones (in read order) and dead ones (inputs of a
+ * committed merge). Files of other names are live and never merged.
+ */
+function classifyFiles(names: readonly string[]): {
+  live: string[];
+  dead: string[];
+  parts: Map<string, PartFile>;
+} {
+  const parts = new Map<string, PartFile>();
+  for (const name of names) {
+    const part = parsePart(name);
+    if (part) parts.set(name, part);
+  }
+  const merged = [...parts.values()].filter((p) => p.tier > 0);
+  const live: string[] = [];
+  const dead: string[] = [];
+  for (const name of [...names].sort()) {
+    const part = parts.get(name);
+    if (part && merged.some((c) => covers(c, part))) dead.push(name);
+    else live.push(name);
+  }
+  return { live, dead, parts };
+}
+
+/**
+ * The merges to run in a folder, each a run of consecutive live files: in `auto` mode the runs of
+ * one tier longer than `threshold`, in `all` mode every run of two files or more (a file of another
+ * name breaks a run, so the read order never changes).
+ */
+function planMerges(
+  live: readonly string[],
+  parts: ReadonlyMap<string, PartFile>,
+  mode: 'auto' | 'all',
+  threshold: number,
+): PartFile[][] {
+  const merges: PartFile[][] = [];
+  let run: PartFile[] = [];
+  const close = (): void => {
+    if (mode === 'all' ? run.length >= 2 : run.length > threshold) merges.push(run);
+    run = [];
+  };
+  for (const name of live) {
+    const part = parts.get(name);
+    if (!part) close();
+    else {
+      if (mode === 'auto' && run[0] !== undefined && run[0].tier !== part.tier) close();
+      run.push(part);
     }
   }
-  return { exists: direct || partitioned, direct, partitioned };
+  close();
+  return merges;
+}
+
+/** The names of the Parquet files directly in `folder` (none when it does not exist). */
+async function parquetFilesIn(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true }).catch(ignoreMissing);
+  return (entries ?? [])
+    .filter((e) => e.isFile() && e.name.endsWith('.parquet'))
+    .map((e) => e.name);
+}
+
+async function removeFiles(folder: string, names: readonly string[]): Promise<void> {
+  for (const name of names) await rm(path.join(folder, name), { force: true });
+  await fsyncDir(folder).catch(ignoreMissing);
+}
+
+/** A DuckDB error for a file that was listed but is gone by the time DuckDB opens it. */
+function isVanishedFile(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (/No files found that match the pattern|No such file or directory/i.test(e.message))
+      return true;
+  }
+  return false;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/** Whether a folder holds a table: Parquet files in it or in one of its `date=` folders. */
+async function hasTableFiles(dir: string): Promise<boolean> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(ignoreMissing);
+  for (const entry of entries ?? []) {
+    if (entry.isFile() && entry.name.endsWith('.parquet')) return true;
+    if (entry.isDirectory() && entry.name.startsWith(PARTITION_PREFIX)) {
+      // A crash between mkdir and rename can leave an empty date folder; it holds no table.
+      const files = await readdir(path.join(dir, entry.name)).catch(ignoreMissing);
+      if ((files ?? []).some((f) => f.endsWith('.parquet'))) return true;
+    }
+  }
+  return false;
 }
 
 async function describe(connection: DuckDBConnection, source: string): Promise<ColumnSchema[]> {

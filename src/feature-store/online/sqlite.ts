@@ -18,6 +18,7 @@ import Database from 'better-sqlite3';
 import type { Row } from '../../core/table.js';
 import { FerryError } from '../../errors/index.js';
 import type { OnlineEvent, OnlineRecord, OnlineStore, OnlineWrite } from './online-store.js';
+import { assertEvents, assertWrites } from './validate.js';
 
 export interface SqliteOnlineStoreOptions {
   /** The database file; its folder is created if missing. `:memory:` for a throwaway store. */
@@ -152,8 +153,7 @@ export class SqliteOnlineStore implements OnlineStore {
 
   async writeLatest(featureSet: string, records: readonly OnlineWrite[]): Promise<void> {
     this.assertOpen();
-    assertFeatureSet(featureSet);
-    for (const r of records) assertRecord(featureSet, r);
+    assertWrites(featureSet, records);
     if (records.length > 0) this.writeLatestTx(featureSet, records);
   }
 
@@ -173,22 +173,7 @@ export class SqliteOnlineStore implements OnlineStore {
     retainMs: number,
   ): Promise<void> {
     this.assertOpen();
-    assertFeatureSet(featureSet);
-    if (!(retainMs >= 0)) {
-      throw new FerryError(
-        'FERRY_ARGUMENT_INVALID',
-        `retainMs must be a non-negative number of milliseconds (Infinity keeps every event), got ${retainMs}`,
-      );
-    }
-    for (const e of events) {
-      assertRecord(featureSet, e);
-      if (e.eventId !== undefined && typeof e.eventId !== 'string') {
-        throw new FerryError(
-          'FERRY_ARGUMENT_INVALID',
-          `event of key '${e.key}' in '${featureSet}': eventId must be a string`,
-        );
-      }
-    }
+    assertEvents(featureSet, events, retainMs);
     if (events.length > 0) this.appendEventsTx(featureSet, events, retainMs);
   }
 
@@ -234,32 +219,5 @@ export class SqliteOnlineStore implements OnlineStore {
         `the SQLite online store at '${this.location}' is closed`,
       );
     }
-  }
-}
-
-function assertFeatureSet(featureSet: string): void {
-  if (typeof featureSet !== 'string' || featureSet === '') {
-    throw new FerryError('FERRY_ARGUMENT_INVALID', 'feature set name must be a non-empty string');
-  }
-}
-
-function assertRecord(featureSet: string, r: OnlineWrite): void {
-  if (typeof r.key !== 'string') {
-    throw new FerryError(
-      'FERRY_ARGUMENT_INVALID',
-      `entity key in '${featureSet}' must be a string, got ${JSON.stringify(r.key)}`,
-    );
-  }
-  if (typeof r.ts !== 'number' || !Number.isFinite(r.ts)) {
-    throw new FerryError(
-      'FERRY_ARGUMENT_INVALID',
-      `ts of key '${r.key}' in '${featureSet}' must be UTC milliseconds, got ${JSON.stringify(r.ts)}`,
-    );
-  }
-  if (typeof r.values !== 'object' || r.values === null || Array.isArray(r.values)) {
-    throw new FerryError(
-      'FERRY_ARGUMENT_INVALID',
-      `values of key '${r.key}' in '${featureSet}' must be an object of feature values`,
-    );
   }
 }

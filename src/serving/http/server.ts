@@ -27,9 +27,10 @@ import { FerryError } from '../../errors/index.js';
 import { FERRY_VERSION } from '../../version.js';
 import type { InferenceLog } from '../../monitoring/inference-log.js';
 import type { VersionedCatalog } from '../catalog.js';
-import { createServerMetrics } from '../metrics.js';
+import { createServerMetrics, type ServerMetrics } from '../metrics.js';
 import type { ServedModel, ServedModelCatalog } from '../served-model.js';
 import { errorReply, type ErrorContext } from './errors.js';
+import { registerFeatureRoutes, type FeatureRoutesStore } from './features.js';
 import {
   decodeInputs,
   encodeOutputs,
@@ -57,6 +58,10 @@ export interface ServerOptions {
   readonly version?: string;
   /** Process metrics (CPU, memory, GC, event loop) at `/metrics`; on by default. */
   readonly defaultMetrics?: boolean;
+  /** Serves the feature store's `/v1` routes (streamed events, online lookups; `features.ts`). */
+  readonly features?: FeatureRoutesStore;
+  /** Metrics to use instead of new ones (a caller that counts into them too, e.g. stream consumers). */
+  readonly metrics?: ServerMetrics;
 }
 
 export interface InferResponse {
@@ -125,10 +130,12 @@ function isVersioned(catalog: ServedModelCatalog): catalog is VersionedCatalog {
 export function createServer(options: ServerOptions): FastifyInstance {
   const { catalog, inferenceLog, limits } = options;
   const versioned = isVersioned(catalog) ? catalog : undefined;
-  const metrics = createServerMetrics({
-    ...(inferenceLog === undefined ? {} : { inferenceLog }),
-    ...(options.defaultMetrics === undefined ? {} : { defaultMetrics: options.defaultMetrics }),
-  });
+  const metrics =
+    options.metrics ??
+    createServerMetrics({
+      ...(inferenceLog === undefined ? {} : { inferenceLog }),
+      ...(options.defaultMetrics === undefined ? {} : { defaultMetrics: options.defaultMetrics }),
+    });
   const serverMetadata = {
     name: options.name ?? 'ferry',
     version: options.version ?? FERRY_VERSION,
@@ -187,7 +194,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     const status = reply.statusCode;
     const info = answered.get(request);
     let model = info?.model ?? '';
-    if (!info) {
+    if (!info && request.routeOptions.url?.startsWith('/v2/')) {
       // Only names actually served become label values: a scan of made-up names must not
       // create a series each.
       const name = (request.params as Partial<ModelParams> | undefined)?.name;
@@ -222,7 +229,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) => {
     const err = new FerryError(
       'FERRY_NOT_FOUND',
-      `no route for ${request.method} ${request.url.split('?')[0]}; the API lives under /v2 (Open Inference Protocol v2) and /metrics`,
+      `no route for ${request.method} ${request.url.split('?')[0]}; the API lives under /v2 (Open Inference Protocol v2), /v1 (feature store) and /metrics`,
     );
     const out = errorReply(err, contextOf(request));
     void reply.code(out.status).send(out.body);
@@ -336,6 +343,15 @@ export function createServer(options: ServerOptions): FastifyInstance {
   const inferSchema = { schema: { body: INFER_BODY_SCHEMA } };
   app.post('/v2/models/:name/infer', inferSchema, infer);
   app.post('/v2/models/:name/versions/:version/infer', inferSchema, infer);
+
+  if (options.features) {
+    // Typed with the base logger, as callers see the server (see the return below).
+    registerFeatureRoutes(app as unknown as FastifyInstance, {
+      features: options.features,
+      maxRowsPerRequest: limits.maxRowsPerRequest,
+      metrics,
+    });
+  }
 
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics();
