@@ -1134,17 +1134,24 @@ function aggregationSql(plan: SetPlan, selection: SetSelection, spineSql: string
   const picks = selection.aggregations.map((a) => {
     const filter = `FILTER (WHERE e._ts > l._t - ${a.windowMs})`;
     const raw = `e.${ident(a.column)}`;
-    const numeric = typeOf(a.column) === 'bool' ? `CAST(${raw} AS INTEGER)` : raw;
+    const type = typeOf(a.column);
+    const numeric = type === 'bool' ? `CAST(${raw} AS INTEGER)` : raw;
+    // Float sums depend on the order of the additions: add oldest first, as online lookups do
+    // (windows.ts), so that both give the same bits. Integer sums are exact in any order.
+    const sum =
+      type === 'float'
+        ? `sum(${numeric} ORDER BY e._ts, e._eid) ${filter}`
+        : `sum(${numeric}) ${filter}`;
     let expr: string;
     switch (a.op) {
       case 'count':
         expr = `count(${raw}) ${filter}`;
         break;
       case 'sum':
-        expr = `coalesce(sum(${numeric}) ${filter}, 0)`;
+        expr = `coalesce(${sum}, 0)`;
         break;
       case 'mean':
-        expr = `avg(${numeric}) ${filter}`;
+        expr = `CAST(${sum} AS DOUBLE) / nullif(count(${raw}) ${filter}, 0)`;
         break;
       case 'min':
       case 'max':
@@ -1153,7 +1160,7 @@ function aggregationSql(plan: SetPlan, selection: SetSelection, spineSql: string
     }
     return `CAST(${expr} AS ${SQL_TYPES[a.type]}) AS ${ident(a.output)}`;
   });
-  const events = `SELECT ${ident(plan.keyColumn)} AS _k, epoch_ms(${ident(fs.timestamp)}) AS _ts, ${columns.map(ident).join(', ')} FROM {{${plan.offlineTable}}}`;
+  const events = `SELECT ${ident(plan.keyColumn)} AS _k, epoch_ms(${ident(fs.timestamp)}) AS _ts, ${ident(EVENT_ID_COLUMN)} AS _eid, ${columns.map(ident).join(', ')} FROM {{${plan.offlineTable}}}`;
   return `WITH l AS (${spineSql}), e AS (${events})
     SELECT l._row, ${picks.join(', ')}
     FROM l LEFT JOIN e ON e._k = l._k AND e._ts <= l._t AND e._ts > l._t - ${longest}

@@ -79,7 +79,7 @@ export function aggregationsOf(featureSet: FeatureSetSpec): WindowAggregation[] 
 }
 
 /**
- * One aggregation over `events` (ascending by ts) as of `at`.
+ * One aggregation over `events` (ascending by ts, then event id) as of `at`.
  * @example aggregate([{ ts: 1, values: { a: 2 } }, { ts: 5, values: { a: 3 } }], 'a', 'sum', 10, 5) // 5
  */
 export function aggregate(
@@ -97,9 +97,12 @@ export function aggregate(
   // Events are ascending, so the window is a suffix ending at the last event with ts <= at.
   let end = events.length;
   while (end > 0 && (events[end - 1] as WindowEvent).ts > at) end--;
-  for (let i = end - 1; i >= 0; i--) {
+  let start = end;
+  while (start > 0 && (events[start - 1] as WindowEvent).ts > since) start--;
+  // Summed oldest first, the order the offline query sums in (ORDER BY ts, event_id), so that
+  // float sums and means are equal to the last bit online and offline.
+  for (let i = start; i < end; i++) {
     const event = events[i] as WindowEvent;
-    if (event.ts <= since) break;
     const raw = event.values[column];
     if (raw === null || raw === undefined) continue;
     count++;

@@ -440,6 +440,40 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
         expect(await h.offline.count('quarantine/tx')).toBe(quarantined);
       });
 
+      it('gives float sums and means equal to the last bit online and offline, whatever the arrival order', async () => {
+        // Additions of these values give different bits in different orders: both sides must add
+        // oldest first. Ingested newest first, in two batches, with a tie at one instant.
+        const amounts = [0.1, 1e16, 0.2, -1e16, 0.3, 785.07, 0.01, 3.3333333333333335];
+        const rows = amounts.map((amount, i) => ({
+          card_id: 'f',
+          ts: T0 + (i === 3 ? 2 : i) * MIN,
+          event_id: String(9 - i),
+          amount,
+          items: i,
+          country: 'FR',
+          online: i % 2 === 0,
+        }));
+        await h.store.ingest('tx', { table: events(rows.slice(4).reverse()) });
+        await h.store.ingest('tx', { table: events(rows.slice(0, 4).reverse()) });
+        const at = T0 + 8 * MIN;
+        const [online] = await h.store.getOnlineVector('everything', ['f'], at);
+        const [offline] = tableToRows(
+          await h.store.buildTrainingSet('everything', { table: labels([{ key: 'f', at }]) }),
+        );
+        for (const name of [
+          'amount_sum_10m',
+          'amount_mean_10m',
+          'amount_sum_1h',
+          'amount_mean_1d',
+        ]) {
+          expect(
+            Object.is(online?.[name], offline?.[name]),
+            `${name}: ${online?.[name]} vs ${offline?.[name]}`,
+          ).toBe(true);
+        }
+        expect(typeof online?.amount_sum_10m).toBe('number');
+      });
+
       it('counts an event exactly at T and leaves out one exactly at T - window', async () => {
         await h.store.ingest('tx', {
           table: events([
