@@ -157,6 +157,11 @@ describe('FeatureCatalog versions', () => {
       'feature_set/tx@2:definition',
       'feature_vector/fraud@2:definition',
     ]);
+    // The online store pruned events beyond 1h: the change says to rebuild it.
+    expect(changes.find((c) => c.name === 'tx')?.notice).toMatch(
+      /grew from 1h to 1d.*ferry materialize tx/,
+    );
+    expect(changes.find((c) => c.name === 'fraud')?.notice).toBeUndefined();
     expect(await catalog.sync(windowed)).toEqual([]);
 
     // Older versions stay readable as they were.

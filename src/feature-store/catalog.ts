@@ -51,6 +51,7 @@ import type { TableProfile } from '../core/profile.js';
 import type { ColumnSchema, ColumnType, Scalar, Table } from '../core/table.js';
 import { profileTable } from '../data/profile.js';
 import { FerryError } from '../errors/index.js';
+import { windowMs } from '../config/load.js';
 import type { MetadataStore, StoredDocument } from '../metadata/metadata-store.js';
 import { EVENT_ID_COLUMN, type DatasetEvent, type IngestedEvent } from './feature-store.js';
 
@@ -178,6 +179,8 @@ export interface SyncChange {
   readonly name: string;
   readonly change: DefinitionChange;
   readonly version: number;
+  /** What the user must do after this change, e.g. rebuild the online store. */
+  readonly notice?: string;
 }
 
 export interface FeatureCatalogOptions {
@@ -274,15 +277,26 @@ export class FeatureCatalog {
     const setVersions = new Map<string, number>();
     for (const [name, entry] of sets) setVersions.set(name, entry.version);
     for (const fs of spec.feature_sets) {
+      const stored = sets.get(fs.name);
       const entry = await this.store(
         FEATURE_SET_KIND,
         fs.name,
         setDefinition(spec, fs),
         fs,
-        sets.get(fs.name),
+        stored,
         changes,
       );
       setVersions.set(fs.name, entry.version);
+      const grown = stored ? windowGrowth(stored.definition, fs) : null;
+      const change = changes.find((c) => c.kind === FEATURE_SET_KIND && c.name === fs.name);
+      if (grown && change) {
+        changes[changes.indexOf(change)] = {
+          ...change,
+          notice:
+            `feature set '${fs.name}': its largest window grew from ${grown.from} to ${grown.to}, but the online store ` +
+            `pruned events older than the old window; run 'ferry materialize ${fs.name}' before serving, or windows reaching back further read short`,
+        };
+      }
     }
     for (const vector of spec.feature_vectors) {
       await this.store(
@@ -779,6 +793,22 @@ export function setDefinition(spec: ProjectSpec, fs: FeatureSetSpec): JsonObject
     entity: { name: fs.entity, keys: entity?.keys ?? null },
     ...(validation === undefined ? {} : { validation }),
   });
+}
+
+/** The largest window before and after a definition change, when it grew; null otherwise. */
+function windowGrowth(stored: JsonObject, fs: FeatureSetSpec): { from: string; to: string } | null {
+  const largest = (aggregations: readonly { windows?: readonly string[] }[]): string | null => {
+    let best: string | null = null;
+    for (const a of aggregations)
+      for (const w of a.windows ?? []) if (best === null || windowMs(w) > windowMs(best)) best = w;
+    return best;
+  };
+  const before = largest(
+    Array.isArray(stored.aggregations) ? (stored.aggregations as { windows?: string[] }[]) : [],
+  );
+  const after = largest(fs.aggregations);
+  if (before === null || after === null || windowMs(after) <= windowMs(before)) return null;
+  return { from: before, to: after };
 }
 
 /** What decides a vector's values: its features, label, and the versions of the sets it uses. */

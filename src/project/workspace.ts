@@ -113,7 +113,8 @@ export async function openWorkspace(project: Project): Promise<Workspace> {
     const registry = new ModelRegistry(metadata, artifacts, [nativeRuntime]);
     // Synced on every open (two reads when nothing changed), so versions follow ferry.yaml.
     const catalog = new FeatureCatalog(metadata);
-    await catalog.sync(spec);
+    for (const change of await catalog.sync(spec))
+      if (change.notice) process.emitWarning(change.notice, { code: 'FERRY_ONLINE_STALE' });
     const features = new FeatureStore({
       spec,
       projectDir: project.dir,
