@@ -113,7 +113,8 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     start: QUICKSTART_START,
   });
   mkdirSync(path.join(dir, 'data'), { recursive: true });
-  writeCsv(transactions, path.join(dir, 'data', 'transactions.csv'));
+  // History goes to the file ingested in batch; the live traffic arrives later as a stream.
+  writeCsv(history(transactions), path.join(dir, 'data', 'transactions.csv'));
   writeCsv(trainingLabels(transactions, labels), path.join(dir, 'data', 'labels.csv'));
   writeFileSync(path.join(dir, 'ferry.yaml'), QUICKSTART_YAML);
   const fraudRate = mean(getColumn(labels, 'is_fraud')?.values ?? []);
@@ -126,8 +127,11 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     say(`    ${ingested.written} events, windows 10m/1h/1d`);
 
     say('3/7 Building a point-in-time-correct training set from vector "card_history" ...');
-    const trainingSet = await ws.features.buildTrainingSet('card_history');
-    say(`    ${trainingSet.rowCount} labelled rows, features as of just before each transaction`);
+    const built = await ws.features.buildDataset('card_history');
+    const trainingSet = built.table;
+    say(
+      `    ${trainingSet.rowCount} labelled rows, features as of just before each transaction (dataset ${built.dataset ?? '-'})`,
+    );
 
     say('4/7 Training candidates and registering the best as "fraud_detector" ...');
     const outcome = await runTrainingJob(ws.metadata, ws.registry, {
@@ -136,7 +140,13 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
       model: 'fraud_detector',
       task: 'classification',
       drop: ['card_id', 'ts'],
-      lineage: { featureVector: 'card_history', labels: 'data/labels.csv' },
+      lineage: {
+        vector: 'card_history',
+        vector_version:
+          (await ws.catalog.version('feature_vector', 'card_history'))?.version ?? null,
+        dataset: built.dataset,
+        labels: 'data/labels.csv',
+      },
     });
     for (const c of outcome.result.candidates) {
       say(
@@ -155,7 +165,8 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     });
     say(`    listening on ${server.url}`);
 
-    say('6/7 Sending live transactions through POST /v2/models/fraud/infer ...');
+    say('6/7 Scoring live transactions (POST /v2/models/fraud/infer), then streaming each batch');
+    say('    into the feature store (POST /v1/feature-sets/transactions/events) ...');
     const live = liveTraffic(transactions);
     const liveRows = tableToRows(live);
     const truth = new Map(tableToRows(labels).map((r) => [String(r.event_id), r.is_fraud]));
@@ -166,6 +177,8 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     for (let start = 0; start < liveRows.length; start += 20) {
       const batch = liveRows.slice(start, start + 20);
       const reply = await infer(server.url, batch, `demo-${start}`);
+      // The scored transactions become events: the next ones of the same card see them in their windows.
+      await streamEvents(server.url, batch);
       batch.forEach((row, i) => {
         const fraud = reply.labels[i] === 1;
         const probability = reply.scores[i] ?? 0;
@@ -258,6 +271,31 @@ function liveTraffic(transactions: Table): Table {
   });
   rows.sort((a, b) => (ts[a] as number) - (ts[b] as number));
   return takeRows(transactions, rows.slice(0, 600));
+}
+
+/** The transactions before the live traffic starts: what the quickstart ingests as a file. */
+function history(transactions: Table): Table {
+  const ts = getColumn(transactions, 'ts')?.values ?? [];
+  const rows: number[] = [];
+  ts.forEach((t, i) => {
+    if ((t as number) < TRAIN_CUTOFF) rows.push(i);
+  });
+  return takeRows(transactions, rows);
+}
+
+async function streamEvents(url: string, rows: readonly Row[]): Promise<void> {
+  const events = rows.map((r) => ({ ...r, ts: new Date(r.ts as number).toISOString() }));
+  const response = await fetch(`${url}/v1/feature-sets/transactions/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(events),
+  });
+  if (!response.ok) {
+    throw new FerryError(
+      'FERRY_INTERNAL',
+      `streaming live transactions failed with HTTP ${response.status}: ${await response.text()}`,
+    );
+  }
 }
 
 interface InferReply {
