@@ -39,6 +39,38 @@ describe('public API', () => {
     }
   });
 
+  it('defines a feature set in code, streams events into it and looks them up online', async () => {
+    const project = ferry.defineProject(tmp.fresh(), {
+      entities: [{ name: 'card', keys: ['card_id'] }],
+      feature_sets: [
+        {
+          name: 'tx',
+          entity: 'card',
+          timestamp: 'ts',
+          features: [{ name: 'amount', type: 'float' }],
+          aggregations: [{ column: 'amount', ops: ['sum', 'count'], windows: ['1h'] }],
+        },
+      ],
+      feature_vectors: [{ name: 'card_1h', features: ['tx.amount', 'tx.amount_sum_1h'] }],
+    });
+    const ws = await ferry.openWorkspace(project);
+    try {
+      const t = Date.UTC(2026, 9, 1, 12);
+      const result = await ws.features.ingestEvents('tx', [
+        { card_id: 'c1', ts: new Date(t).toISOString(), amount: 10 },
+        { card_id: 'c1', ts: t + 60_000, amount: 2.5 },
+        { card_id: 'c1', ts: t + 60_000, amount: 'lots' },
+      ]);
+      expect(result.written).toBe(2);
+      expect(result.rejected.map((r) => r.rule)).toEqual(['type(amount)']);
+      const [row] = await ws.features.getOnlineVector('card_1h', ['c1'], t + 120_000);
+      expect(row).toEqual({ card_id: 'c1', amount: 2.5, amount_sum_1h: 12.5 });
+      expect((await ws.catalog.list('feature_set')).map((d) => d.name)).toEqual(['tx']);
+    } finally {
+      await ws.close();
+    }
+  });
+
   it('compiles an expression once for request-time use', () => {
     const fn = ferry.compileToFunction(ferry.parseExpression('clip(amount, 0, 100) * 2'), {
       amount: 'float',

@@ -12,7 +12,16 @@
  *   await ws.close();
  * }
  */
-export { loadProject, parseProjectSpec, type Project, type ProjectSpec } from './config/index.js';
+export {
+  loadProject,
+  defineProject,
+  parseProjectSpec,
+  type Project,
+  type ProjectSpec,
+  type ProjectInput,
+  type FeatureSetSpec,
+  type FeatureVectorSpec,
+} from './config/index.js';
 export { FerryError, ERROR_CODES, type ErrorCode } from './errors/index.js';
 export type { Table, Column, ColumnType, Row, Scalar } from './core/table.js';
 export type { ModelSignature, Prediction, LoadedModel, ModelRuntime } from './core/model.js';
@@ -30,7 +39,13 @@ export {
   type PrepReport,
 } from './data/prep/index.js';
 export { validateRows, compileRules, type ValidationReport } from './data/validate/index.js';
-export { FeatureStore, type IngestResult } from './feature-store/index.js';
+export {
+  FeatureStore,
+  FeatureCatalog,
+  startIngestionConsumers,
+  type IngestResult,
+  type BuiltDataset,
+} from './feature-store/index.js';
 export { trainModel, type TrainResult } from './training/index.js';
 export { runTrainingJob, runRecipeTrainingJob } from './training/job.js';
 export { ModelRegistry, parseModelRef } from './registry/index.js';

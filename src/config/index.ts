@@ -1,4 +1,4 @@
-export { loadProject, parseProjectSpec, findConfigFile, windowMs, type Project } from './load.js';
+export { loadProject, defineProject, parseProjectSpec, findConfigFile, windowMs, type Project } from './load.js';
 export {
   parseDuration,
   projectSchema,
@@ -6,6 +6,10 @@ export {
   type ProjectInput,
   type FeatureSetSpec,
   type FeatureVectorSpec,
+  type FeatureRefSpec,
+  type OnlineStoreSpec,
+  type EventBusSpec,
+  parseFeatureRef,
   type EndpointSpec,
   type StepSpec,
   type SourceSpec,

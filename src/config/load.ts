@@ -13,6 +13,7 @@ import {
   parseDuration,
   parseFeatureRef,
   projectSchema,
+  type ProjectInput,
   type ProjectSpec,
 } from './schema.js';
 
@@ -74,6 +75,26 @@ export function loadProject(
   const raw = file ? readYaml(file) : {};
   const spec = parseProjectSpec(raw, file ?? '(defaults)', options.env ?? process.env);
   return deepFreeze({ dir: absDir, file, spec, stateDir: path.resolve(absDir, spec.state_dir) });
+}
+
+/**
+ * A project defined in code instead of ferry.yaml: the same validation and checks, the same
+ * errors (named after `origin`), state under `dir`.
+ * @example
+ * const project = defineProject('.', {
+ *   entities: [{ name: 'card', keys: ['card_id'] }],
+ *   feature_sets: [{ name: 'tx', entity: 'card', timestamp: 'ts', features: [{ name: 'amount', type: 'float' }] }],
+ * });
+ */
+export function defineProject(dir: string, input: ProjectInput, origin = '(code)'): Project {
+  const absDir = path.resolve(dir);
+  const spec = parseProjectSpec(input, origin);
+  return deepFreeze({
+    dir: absDir,
+    file: null,
+    spec,
+    stateDir: path.resolve(absDir, spec.state_dir),
+  });
 }
 
 /** Validates an already-parsed config object (for the TypeScript API and tests). */

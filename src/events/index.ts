@@ -7,3 +7,4 @@ export type {
   Subscription,
 } from './event-bus.js';
 export { createMemoryEventBus, MemoryEventBus, type MemoryEventBusOptions } from './memory.js';
+export { openNatsEventBus, NatsEventBus, type NatsEventBusOptions } from './nats.js';
