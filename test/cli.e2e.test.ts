@@ -409,6 +409,11 @@ feature_vectors:
 
   it('bumps the version when the definition changes and keeps the history', () => {
     writeFileSync(path.join(dir, 'ferry.yaml'), yaml('1h, 6h, 1d', ', tx.amount_sum_1d'));
+    // The first command after the change warns that the online store kept only 6h of events.
+    const first = run(['features', 'list', '--json']);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toContain('FERRY_ONLINE_STALE');
+    expect(first.stderr).toContain("ferry materialize tx");
     const shown = json<{
       current: { version: number };
       history: { version: number; change: string }[];
@@ -480,4 +485,212 @@ feature_vectors:
     expect(vector.status).toBe(2);
     expect(vector.stderr).toContain('FERRY_FEATURE_VECTOR_UNKNOWN');
   });
+});
+
+describe('ferry CLI: registry export, import and delete', () => {
+  let dir: string;
+  const source = (): string => path.join(dir, 'source');
+  const target = (): string => path.join(dir, 'target');
+  const showJson = (
+    ref: string,
+    project: string,
+  ): {
+    selected: number;
+    versions: { version: number; sha256: string; metrics: object; lineage: object }[];
+  } => JSON.parse(ferry(['models', 'show', ref, '--json', '--project', project], dir).stdout);
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-cli-registry-'));
+    penguinsCsv(path.join(dir, 'penguins.csv'));
+    for (const project of [source(), target()]) {
+      expect(ferry(['init', project], dir).status).toBe(0);
+    }
+    const data = ['--data', 'penguins.csv', '--target', 'Species', '--name', 'penguins'];
+    for (const seed of ['1', '2']) {
+      const train = ferry(['train', ...data, '--seed', seed, '--project', source()], dir);
+      expect(train.stderr).not.toContain('FERRY_');
+    }
+  }, 120_000);
+
+  it('exports a version to one file and imports it into another project as the next version', () => {
+    const out = path.join(dir, 'penguins-v2.json');
+    const exported = ferry(
+      ['models', 'export', 'penguins:2', '--out', out, '--project', source()],
+      dir,
+    );
+    expect(exported.stderr).toBe('');
+    expect(exported.stdout).toContain('Exported penguins:2');
+    expect(existsSync(out)).toBe(true);
+
+    const imported = ferry(['models', 'import', out, '--project', target(), '--json'], dir);
+    expect(imported.stderr).toBe('');
+    expect(JSON.parse(imported.stdout)).toMatchObject({
+      model: 'penguins',
+      version: 1,
+      champion: true,
+      from: { model: 'penguins', version: 2 },
+    });
+    const again = ferry(['models', 'import', out, '--name', 'birds', '--project', target()], dir);
+    expect(again.stdout).toContain('Imported penguins:2 as birds:1 (champion)');
+
+    const original = showJson('penguins:2', source()).versions[1];
+    const copy = showJson('penguins', target()).versions[0];
+    expect(copy?.sha256).toBe(original?.sha256);
+    expect(copy?.metrics).toEqual(original?.metrics);
+    expect(copy?.lineage).toMatchObject({
+      ...original?.lineage,
+      imported_from: { model: 'penguins', version: 2, sha256: original?.sha256, bundle: out },
+    });
+
+    // One changed byte of the artifact: refused, nothing registered.
+    const envelope = JSON.parse(readFileSync(out, 'utf8')) as { artifact: string };
+    const bytes = Buffer.from(envelope.artifact, 'base64');
+    bytes[10] = (bytes[10] ?? 0) ^ 0x20;
+    const tampered = path.join(dir, 'tampered.json');
+    writeFileSync(tampered, JSON.stringify({ ...envelope, artifact: bytes.toString('base64') }));
+    const refused = ferry(['models', 'import', tampered, '--project', target()], dir);
+    // FERRY_ARTIFACT_CORRUPT is an integrity failure (HTTP 500), so exit code 1, not 2.
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('FERRY_ARTIFACT_CORRUPT');
+    expect(refused.stderr).toContain('SHA-256');
+    const notBundle = ferry(['models', 'import', 'penguins.csv', '--project', target()], dir);
+    expect(notBundle.status).toBe(2);
+    expect(notBundle.stderr).toContain('FERRY_ARGUMENT_INVALID');
+    expect(showJson('penguins', target()).versions.map((v) => v.version)).toEqual([1]);
+
+    const format = ferry(
+      ['models', 'export', 'penguins:2', '--out', out, '--format', 'zip', '--project', source()],
+      dir,
+    );
+    expect(format.status).toBe(2);
+    expect(format.stderr).toContain('FERRY_ARGUMENT_INVALID');
+  }, 60_000);
+
+  it('deletes a version only when no alias points to it', () => {
+    const run = (args: string[]): ReturnType<typeof ferry> =>
+      ferry([...args, '--project', source()], dir);
+    expect(run(['models', 'alias', 'set', 'penguins', 'challenger', '2']).status).toBe(0);
+    const refused = run(['models', 'delete', 'penguins:2']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('FERRY_ARGUMENT_INVALID');
+    expect(refused.stderr).toContain("'challenger'");
+    const champion = run(['models', 'delete', 'penguins:1']);
+    expect(champion.stderr).toContain("'champion'");
+    const noVersion = run(['models', 'delete', 'penguins']);
+    expect(noVersion.status).toBe(2);
+    expect(noVersion.stderr).toContain('<model>:<version>');
+
+    expect(run(['models', 'alias', 'rm', 'penguins', 'challenger']).status).toBe(0);
+    const deleted = run(['models', 'delete', 'penguins:2']);
+    expect(deleted.stderr).toBe('');
+    expect(deleted.stdout).toContain('Deleted penguins:2 and its artifact');
+    expect(showJson('penguins', source()).versions.map((v) => v.version)).toEqual([1]);
+    const gone = run(['models', 'delete', 'penguins:2']);
+    expect(gone.status).toBe(2);
+    expect(gone.stderr).toContain('FERRY_MODEL_VERSION_NOT_FOUND');
+  }, 60_000);
+});
+
+describe('ferry CLI: model selection and runs', () => {
+  let dir: string;
+  let project: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-cli-search-'));
+    project = path.join(dir, 'project');
+    penguinsCsv(path.join(dir, 'penguins.csv'));
+    expect(ferry(['init', project], dir).status).toBe(0);
+  });
+
+  it('searches the named models within a time budget, shows progress and records the run', () => {
+    const train = ferry(
+      [
+        'train',
+        ...['--data', 'penguins.csv', '--target', 'Species', '--name', 'penguins'],
+        ...['--models', 'gbdt,logreg', '--search', 'random', '--trials', '3'],
+        ...['--time-budget', '60s', '--cv', '3', '--metric', 'accuracy', '--seed', '5'],
+        ...['--project', project],
+      ],
+      dir,
+    );
+    expect(train.stderr).not.toContain('FERRY_');
+    expect(train.status).toBe(0);
+    // Progress on stderr: candidate n of N, the best so far, the time left.
+    expect(train.stderr).toMatch(/candidate 1\/6 \S+: .*best \S+ accuracy=\d\.\d{4}; \d+ s left/);
+    expect(train.stdout).toContain('<- best');
+    expect(train.stdout).toMatch(/Test score \(once, on 69 rows\): accuracy=/);
+    const runId = /Run ([0-9a-f-]{36})\./.exec(train.stdout)?.[1] ?? '';
+
+    const list = ferry(['runs', 'list', '--project', project], dir);
+    expect(list.status).toBe(0);
+    expect(list.stdout).toContain(runId);
+    expect(list.stdout).toContain('succeeded');
+
+    const show = ferry(['runs', 'show', runId, '--project', project], dir);
+    expect(show.status).toBe(0);
+    expect(show.stdout).toContain('Leaderboard (6 candidates)');
+    expect(show.stdout).toContain('logistic_regression_2');
+    expect(show.stdout).toContain('gbdt_3');
+
+    const run = JSON.parse(
+      ferry(['runs', 'show', runId, '--json', '--project', project], dir).stdout,
+    ) as {
+      status: string;
+      params: Record<string, unknown>;
+      metrics: Record<string, number>;
+      outputs: {
+        leaderboard: {
+          name: string;
+          algorithm: string;
+          params: object;
+          metrics: object;
+          seconds: number;
+        }[];
+        search: { strategy: string; metric: string; launched: number };
+        validation: { method: string; folds: number };
+        test: { rows: number };
+      };
+    };
+    expect(run.status).toBe('succeeded');
+    expect(run.params).toMatchObject({
+      seed: 5,
+      models: ['gbdt', 'logreg'],
+      search: 'random',
+      trials: 3,
+      timeBudgetMs: 60_000,
+      cv: 3,
+      metric: 'accuracy',
+      testFraction: 0.2,
+    });
+    expect(run.params.dataSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(run.params).toHaveProperty('codeVersion');
+    expect(run.outputs.leaderboard).toHaveLength(6);
+    expect(new Set(run.outputs.leaderboard.map((e) => e.algorithm))).toEqual(
+      new Set(['gbdt', 'linear']),
+    );
+    expect(run.outputs.search).toMatchObject({
+      strategy: 'random',
+      metric: 'accuracy',
+      launched: 6,
+    });
+    expect(run.outputs.validation).toMatchObject({ method: 'cross_validation', folds: 3 });
+    expect(run.outputs.test.rows).toBe(69);
+    expect(run.metrics.test_accuracy).toBeGreaterThan(0.9);
+  }, 120_000);
+
+  it('refuses bad search flags and unknown runs with exit code 2', () => {
+    const base = ['train', '--data', 'penguins.csv', '--target', 'Species', '--name', 'x'];
+    const budget = ferry([...base, '--time-budget', 'soon', '--project', project], dir);
+    expect(budget.status).toBe(2);
+    expect(budget.stderr).toContain('--time-budget must be a duration');
+    const models = ferry([...base, '--models', 'svm', '--project', project], dir);
+    expect(models.status).toBe(2);
+    expect(models.stderr).toMatch(/FERRY_ARGUMENT_INVALID: unknown model 'svm'/);
+    const metric = ferry([...base, '--metric', 'rmse', '--project', project], dir);
+    expect(metric.status).toBe(2);
+    expect(metric.stderr).toContain("metric 'rmse' does not apply to classification");
+    const unknown = ferry(['runs', 'show', 'nope', '--project', project], dir);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('FERRY_RUN_NOT_FOUND');
+  }, 60_000);
 });

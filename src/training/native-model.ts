@@ -18,6 +18,12 @@ import { tableFromRows, tableToRows, type Table } from '../core/table.js';
 import { parseFittedRecipe, type FittedRecipe } from '../data/prep/fitted.js';
 import { applyToRows } from '../data/prep/row.js';
 import { FerryError, isFerryError } from '../errors/index.js';
+import {
+  compileForestModel,
+  forestProbabilities,
+  predictForestMeans,
+  type ForestModel,
+} from './algorithms/forest.js';
 import { compileForest, predictForestRaw, type GbdtModel } from './algorithms/gbdt.js';
 import { compileLinear, predictLinearRaw, type LinearModel } from './algorithms/linear.js';
 import { toProbabilities } from './algorithms/objective.js';
@@ -36,7 +42,12 @@ export const NATIVE_FORMAT_VERSION = 2;
 export const NATIVE_FORMAT_VERSIONS: readonly NativeFormatVersion[] = [1, 2];
 export type NativeFormatVersion = 1 | 2;
 
-export type AlgorithmModel = LinearModel | GbdtModel;
+/**
+ * The fitted algorithm. A kind this predictor does not know is rejected on load with
+ * FERRY_MODEL_INVALID ("unknown algorithm"), so a new kind needs no new format version: an
+ * older Ferry names what it cannot run instead of running it wrongly.
+ */
+export type AlgorithmModel = LinearModel | GbdtModel | ForestModel;
 
 /** The preparation a model runs on its raw inputs before its preprocessing (version 2). */
 export interface EmbeddedRecipe {
@@ -144,14 +155,15 @@ function checkModel(v: unknown, width: number, outputs: number): AlgorithmModel 
     numberArray(v.weights, 'weights', outputs * (width + 1));
     return v as unknown as LinearModel;
   }
-  if (v.kind === 'gbdt') {
-    numberArray(v.baseScore, 'baseScore', outputs);
+  if (v.kind === 'gbdt' || v.kind === 'forest') {
+    if (v.kind === 'gbdt') numberArray(v.baseScore, 'baseScore', outputs);
     const feature = numberArray(v.feature, 'feature');
     const nodes = feature.length;
     const left = numberArray(v.left, 'left', nodes);
     const right = numberArray(v.right, 'right', nodes);
     numberArray(v.threshold, 'threshold', nodes);
-    numberArray(v.value, 'value', nodes);
+    // A forest's node holds one value per output, a boosted tree's node one.
+    numberArray(v.value, 'value', v.kind === 'forest' ? nodes * outputs : nodes);
     numberArray(v.defaultLeft, 'defaultLeft', nodes);
     const roots = numberArray(v.roots, 'roots');
     if (roots.some((r) => !Number.isInteger(r) || r < 0 || r >= nodes)) throw invalid('bad root');
@@ -165,9 +177,11 @@ function checkModel(v: unknown, width: number, outputs: number): AlgorithmModel 
         throw invalid(`tree node ${i} is malformed`);
       }
     }
-    return v as unknown as GbdtModel;
+    return v.kind === 'forest' ? (v as unknown as ForestModel) : (v as unknown as GbdtModel);
   }
-  throw invalid(`unknown algorithm '${String(v.kind)}'`);
+  throw invalid(
+    `unknown algorithm '${String(v.kind)}' (this Ferry runs linear, gbdt and forest models; a newer Ferry may have written it)`,
+  );
 }
 
 /**
@@ -347,14 +361,20 @@ export class NativePredictor implements LoadedModel {
     const transformer = createTransformer(doc.preprocess);
     const classes = doc.signature.classes ?? [];
     let raw: (x: Matrix) => Float64Array;
+    // Scores go through the objective's link; a forest's averaged outputs are probabilities.
+    let proba = toProbabilities;
     if (doc.model.kind === 'linear') {
       const compiled = compileLinear(doc.model);
       raw = (x) => predictLinearRaw(compiled, x);
+    } else if (doc.model.kind === 'forest') {
+      const compiled = compileForestModel(doc.model);
+      raw = (x) => predictForestMeans(compiled, x);
+      proba = forestProbabilities;
     } else {
       const compiled = compileForest(doc.model);
       raw = (x) => predictForestRaw(compiled, x);
     }
-    this.run = (input) => predictMatrix(doc, transformer.transform(input), raw, classes);
+    this.run = (input) => predictMatrix(doc, transformer.transform(input), raw, proba, classes);
   }
 
   predict(input: Table): Prediction {
@@ -375,13 +395,14 @@ function predictMatrix(
   doc: NativeModelDocument,
   x: Matrix,
   rawOf: (x: Matrix) => Float64Array,
+  probabilities: typeof toProbabilities,
   classes: readonly Label[],
 ): Prediction {
   const raw = rawOf(x);
   const rows = x.rows;
   if (doc.signature.task === 'regression') return { predict: Array.from(raw) };
   const k = classes.length;
-  const proba = toProbabilities(doc.model.objective, raw, rows, k);
+  const proba = probabilities(doc.model.objective, raw, rows, k);
   const predict: Label[] = new Array<Label>(rows);
   for (let i = 0; i < rows; i++) {
     let best = 0;

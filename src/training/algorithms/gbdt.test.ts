@@ -196,6 +196,40 @@ describe('gradient boosting', () => {
     expect(leaves).toBeLessThanOrEqual(5 * 7);
   });
 
+  it('splits each tree on its own seeded sample of features (colsampleByTree)', () => {
+    const x = uniform(3000, 8, 13);
+    // The target needs every feature, so a tree uses as many as it is allowed.
+    const y = Float64Array.from({ length: x.rows }, (_, i) => {
+      let s = 0;
+      for (let f = 0; f < 8; f++) s += Math.sin(3 * (x.data[i * 8 + f] as number));
+      return s;
+    });
+    const options = { objective: 'regression', maxRounds: 30, colsampleByTree: 0.25 } as const;
+    const { model } = fitGbdt(x, y, { ...options, seed: 1 });
+    const used = model.roots.map((root, t) => {
+      const end = model.roots[t + 1] ?? model.feature.length;
+      return new Set(model.feature.slice(root, end).filter((f) => f >= 0));
+    });
+    for (const features of used) expect(features.size).toBeLessThanOrEqual(2);
+    // Across trees the samples differ and cover every feature.
+    expect(new Set(used.flatMap((s) => [...s])).size).toBe(8);
+    const again = fitGbdt(x, y, { ...options, seed: 1 }).model;
+    const other = fitGbdt(x, y, { ...options, seed: 2 }).model;
+    expect(JSON.stringify(again)).toBe(JSON.stringify(model));
+    expect(JSON.stringify(other)).not.toBe(JSON.stringify(model));
+    // Still a good model: every feature gets its trees.
+    const full = fitGbdt(x, y, { ...options, colsampleByTree: 1 }).model;
+    const test = uniform(1000, 8, 14);
+    const yTest = Float64Array.from({ length: test.rows }, (_, i) => {
+      let s = 0;
+      for (let f = 0; f < 8; f++) s += Math.sin(3 * (test.data[i * 8 + f] as number));
+      return s;
+    });
+    const sampled = r2(yTest, predictForestRaw(compileForest(model), test));
+    expect(sampled).toBeGreaterThan(0.5);
+    expect(r2(yTest, predictForestRaw(compileForest(full), test))).toBeGreaterThan(0.5);
+  });
+
   it('serialises to flat JSON arrays that survive a round trip', () => {
     const x = uniform(500, 3, 12);
     const y = xorLabels(x);

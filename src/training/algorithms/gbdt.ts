@@ -30,6 +30,8 @@ export interface GbdtOptions {
   readonly maxBins?: number;
   /** Fraction of rows drawn (without replacement) for each round (default 1). */
   readonly subsample?: number;
+  /** Fraction of features each tree may split on, drawn per tree from the seed (default 1). */
+  readonly colsampleByTree?: number;
   /** Stop after this many rounds without a better validation loss (default 20). */
   readonly earlyStoppingRounds?: number;
   readonly seed?: number;
@@ -72,7 +74,8 @@ export interface GbdtResult {
   readonly bestRounds: number;
 }
 
-const MISSING_BIN = 255;
+/** The bin of a missing (NaN) value; value bins are 0..254. */
+export const MISSING_BIN = 255;
 /**
  * Doubles per histogram slot: gradient and hessian sums. No row count: it would cost a third
  * more time in the hottest loop, and the hessian serves as the size of a child.
@@ -81,7 +84,7 @@ const SLOT = 2;
 const FEATURE_STRIDE = 256 * SLOT;
 
 /** Upper bounds of the value bins of one feature: bin(x) is the first b with x <= t[b]. */
-function featureThresholds(values: Float64Array, maxBins: number): Float64Array {
+export function featureThresholds(values: Float64Array, maxBins: number): Float64Array {
   const sorted = values.sort();
   const distinct: number[] = [];
   const counts: number[] = [];
@@ -113,7 +116,7 @@ function featureThresholds(values: Float64Array, maxBins: number): Float64Array 
   return Float64Array.from(cuts);
 }
 
-function binOf(thresholds: Float64Array, v: number): number {
+export function binOf(thresholds: Float64Array, v: number): number {
   if (Number.isNaN(v)) return MISSING_BIN;
   let lo = 0;
   let hi = thresholds.length;
@@ -123,6 +126,40 @@ function binOf(thresholds: Float64Array, v: number): number {
     else lo = mid + 1;
   }
   return lo;
+}
+
+/** A matrix cut into quantile bins, shared by the tree learners (boosting, forests). */
+export interface BinnedMatrix {
+  readonly rows: number;
+  readonly cols: number;
+  /** Per feature, the upper bounds of its value bins (see `featureThresholds`). */
+  readonly thresholds: readonly Float64Array[];
+  /** Per feature, its value bins plus one (the count of bins a split can cut between). */
+  readonly nBins: readonly number[];
+  /** Column-major bins: feature f of row i at `f * rows + i`; NaN is `MISSING_BIN`. */
+  readonly byFeature: Uint8Array;
+}
+
+/**
+ * Cuts every feature of a matrix into at most `maxBins` (≤ 255) quantile bins.
+ * @example const binned = binMatrix(x, 255); // binned.byFeature[f * x.rows + i]
+ */
+export function binMatrix(x: Matrix, maxBins: number): BinnedMatrix {
+  const { data, rows: n, cols: nf } = x;
+  const thresholds: Float64Array[] = [];
+  const column = new Float64Array(n);
+  const byFeature = new Uint8Array(n * nf);
+  for (let f = 0; f < nf; f++) {
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const v = data[i * nf + f] as number;
+      if (!Number.isNaN(v)) column[m++] = v;
+    }
+    const t = featureThresholds(column.slice(0, m), maxBins);
+    thresholds.push(t);
+    for (let i = 0; i < n; i++) byFeature[f * n + i] = binOf(t, data[i * nf + f] as number);
+  }
+  return { rows: n, cols: nf, thresholds, nBins: thresholds.map((t) => t.length + 1), byFeature };
 }
 
 interface Split {
@@ -196,7 +233,7 @@ function lossOf(objective: Objective, raw: Float64Array, y: Float64Array, k: num
  * const { model } = fitGbdt(train, yTrain, { objective: 'binary', nClasses: 2, validation: { x: valid, y: yValid } });
  */
 export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtResult {
-  const { data, rows: n, cols: nf } = x;
+  const { rows: n, cols: nf } = x;
   if (n === 0) throw new FerryError('FERRY_DATA_EMPTY', 'gradient boosting needs at least one row');
   const objective = options.objective;
   const nClasses = options.nClasses ?? 2;
@@ -212,29 +249,35 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   const patience = options.earlyStoppingRounds ?? 20;
   const rand = createRng(options.seed ?? 0);
 
-  // Bin every feature once.
-  const thresholds: Float64Array[] = [];
-  const column = new Float64Array(n);
-  for (let f = 0; f < nf; f++) {
-    let m = 0;
-    for (let i = 0; i < n; i++) {
-      const v = data[i * nf + f] as number;
-      if (!Number.isNaN(v)) column[m++] = v;
-    }
-    thresholds.push(featureThresholds(column.slice(0, m), maxBins));
-  }
-  // Row-major bins feed the histograms (consecutive updates hit different features, so they do
-  // not wait on each other); a column-major copy makes partitioning rows by one feature cheap.
+  // Bin every feature once. Row-major bins feed the histograms (consecutive updates hit
+  // different features, so they do not wait on each other); the column-major ones make
+  // partitioning rows by one feature cheap.
+  const { thresholds, nBins, byFeature: binsByFeature } = binMatrix(x, maxBins);
   const bins = new Uint8Array(n * nf);
-  const binsByFeature = new Uint8Array(n * nf);
-  for (let i = 0; i < n; i++) {
-    for (let f = 0; f < nf; f++) {
-      const b = binOf(thresholds[f] as Float64Array, data[i * nf + f] as number);
-      bins[i * nf + f] = b;
-      binsByFeature[f * n + i] = b;
-    }
+  for (let f = 0; f < nf; f++) {
+    for (let i = 0; i < n; i++) bins[i * nf + f] = binsByFeature[f * n + i] as number;
   }
-  const nBins = thresholds.map((t) => t.length + 1);
+  // Features the current tree may split on (all unless colsampleByTree < 1).
+  const colsample = Math.min(1, Math.max(0, options.colsampleByTree ?? 1));
+  const treeFeatures = new Uint8Array(nf).fill(1);
+  // The tree's features are the first nActive entries, ascending (histograms fill in order).
+  const featureOrder = new Uint32Array(nf);
+  const nActive = colsample >= 1 ? nf : Math.max(1, Math.round(nf * colsample));
+  const drawTreeFeatures = (): void => {
+    if (colsample >= 1) return;
+    const m = nActive;
+    for (let f = 0; f < nf; f++) featureOrder[f] = f;
+    // Partial Fisher-Yates: the first m entries are a uniform sample without replacement.
+    for (let j = 0; j < m; j++) {
+      const pick = j + Math.floor(rand() * (nf - j));
+      const chosen = featureOrder[pick] as number;
+      featureOrder[pick] = featureOrder[j] as number;
+      featureOrder[j] = chosen;
+    }
+    treeFeatures.fill(0);
+    for (let j = 0; j < m; j++) treeFeatures[featureOrder[j] as number] = 1;
+    featureOrder.subarray(0, m).sort();
+  };
 
   // Initial scores: the constant that minimises the loss.
   const baseScore = new Array<number>(k).fill(0);
@@ -311,6 +354,22 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
     end: number,
   ): Float64Array => {
     const hist = takeHist();
+    if (colsample < 1) {
+      // Only the tree's features: the others stay zero and are never read.
+      for (let p = start; p < end; p++) {
+        const r = idx[p] as number;
+        const gr = g[r] as number;
+        const hr = h[r] as number;
+        const base = r * nf;
+        for (let a = 0; a < nActive; a++) {
+          const f = featureOrder[a] as number;
+          const j = f * FEATURE_STRIDE + (bins[base + f] as number) * SLOT;
+          hist[j] = (hist[j] as number) + gr;
+          hist[j + 1] = (hist[j + 1] as number) + hr;
+        }
+      }
+      return hist;
+    }
     for (let p = start; p < end; p++) {
       const r = idx[p] as number;
       const gr = g[r] as number;
@@ -338,6 +397,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
     let best: Split | null = null;
     let bestGain = 1e-12;
     for (let f = 0; f < nf; f++) {
+      if (treeFeatures[f] === 0) continue;
       const o = f * FEATURE_STRIDE;
       const nb = nBins[f] as number;
       const mo = o + MISSING_BIN * SLOT;
@@ -371,6 +431,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   };
 
   const growTree = (g: Float64Array, h: Float64Array, count: number, output: number): void => {
+    drawTreeFeatures();
     const root = forest.addNode();
     forest.roots.push(root);
     let G = 0;
