@@ -413,7 +413,7 @@ feature_vectors:
     const first = run(['features', 'list', '--json']);
     expect(first.status, first.stderr).toBe(0);
     expect(first.stderr).toContain('FERRY_ONLINE_STALE');
-    expect(first.stderr).toContain("ferry materialize tx");
+    expect(first.stderr).toContain('ferry materialize tx');
     const shown = json<{
       current: { version: number };
       history: { version: number; change: string }[];
