@@ -230,6 +230,42 @@ describe('readTable', () => {
     expect(warning.message).toMatch(/line 3: too many columns; line 4: .*line 5: .*and 2 more/);
   });
 
+  it('reads on after an unclosed quote and says which line it left out', async () => {
+    const lines = ['id,name', '1,a', '"2,b'];
+    for (let i = 3; i <= 40; i++) lines.push(i === 30 ? '30,x,extra' : `${i},n${i}`);
+    const csv = file('stray.csv', `${lines.join('\n')}\n`);
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    const table = await readTable(csv);
+    const warning = await warned;
+    // Only line 3 and the line with an extra field are lost; the 37 lines after the quote are read.
+    expect(getColumn(table, 'id')?.values).toEqual([
+      1,
+      ...Array.from({ length: 38 }, (_, k) => k + 3).filter((id) => id !== 30),
+    ]);
+    expect(warning.message).toMatch(
+      /2 malformed lines were left out \(line 3: unclosed quote; line 31: too many columns\)/,
+    );
+  });
+
+  it('names the lines of a malformed record that spans several', async () => {
+    const csv = file(
+      'span.csv',
+      Buffer.concat([
+        Buffer.from('id,note\n1,ok\n2,"caf'),
+        Buffer.from([0xe9]),
+        Buffer.from('\nau lait"\n3,x,extra\n4,end\n'),
+      ]),
+    );
+    const { table, issues } = await readWithIssues(csv);
+    expect(getColumn(table, 'id')?.values).toEqual([1, 4]);
+    expect(issues?.malformed).toMatchObject({ count: 2, lines: 3 });
+    const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
+    await readTable(csv);
+    expect((await warned).message).toMatch(
+      /2 malformed records \(3 lines\) were left out \(lines 3–4: invalid encoding; line 5: too many columns\)/,
+    );
+  });
+
   it('refuses a file in which no line can be read', async () => {
     const error = await errorOf(readTable(file('none.csv', 'a,b\n1,2,3\n4,5,6\n')));
     expect(error.code).toBe('FERRY_DATA_UNREADABLE');

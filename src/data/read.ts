@@ -5,10 +5,11 @@
  * grammars (int, float, bool, timestamp as UTC ms, else string), JSON lines from every line, and
  * Parquet by its own types; a ferry.yaml source's read options and `schema:` apply.
  *
- * Nothing is left out silently. A CSV line that cannot be parsed (wrong column count, broken
- * quoting, invalid encoding) is left out of the table and reported with its line number, and a
- * value that does not fit its column's type (a declared type, a non-finite float, an integer
- * beyond 2^53) is read as null and counted:
+ * Nothing is left out silently. A CSV record that cannot be parsed (wrong column count, broken
+ * quoting, invalid encoding) is left out of the table and reported with its line numbers (a line
+ * whose quote is not closed is left out alone: the lines after it are read), and a value that
+ * does not fit its column's type (a declared type, a non-finite float, an integer beyond 2^53)
+ * is read as null and counted:
  * - {@link readSource} returns both with the table, for callers that report them their own way;
  * - {@link readTable} passes them to `onIssues`, which by default emits a process warning
  *   (`FerryDataWarning`, printed on stderr) with the counts and the first line numbers. A warning
@@ -22,20 +23,16 @@ import type { DataSourceSpec } from '../config/data-schema.js';
 import type { Table } from '../core/table.js';
 import { FerryError } from '../errors/index.js';
 import { quoteIdent, resultToTable, withDuckDB } from './duckdb.js';
-import { openSource, type MalformedLine } from './source.js';
+import { openSource, type MalformedLines } from './source.js';
+
+export type { MalformedLine, MalformedLines } from './source.js';
 
 export type TableFormat = 'csv' | 'parquet' | 'jsonl';
-
-/** Lines a read left out: how many, and the first ones, first lines first. */
-export interface MalformedLines {
-  readonly count: number;
-  readonly examples: readonly MalformedLine[];
-}
 
 /** A table read from a source, with what the read set aside. */
 export interface SourceRead {
   readonly table: Table;
-  /** CSV lines that could not be parsed and are not in the table. */
+  /** CSV records that could not be parsed and are not in the table. */
   readonly malformed: MalformedLines;
   /** Per column, values read as null because they did not fit the column's type. */
   readonly conversionFailures: Readonly<Record<string, number>>;
@@ -50,7 +47,7 @@ export interface ReadIssues extends Omit<SourceRead, 'table'> {
 export interface ReadSourceOptions {
   /** Accept a file with a header and no rows (else FERRY_DATA_EMPTY). */
   readonly allowEmpty?: boolean;
-  /** Malformed lines to keep as examples (default 20). */
+  /** Malformed records to keep as examples (default 20). */
   readonly maxExamples?: number;
 }
 
@@ -194,14 +191,21 @@ const WARNING_EXAMPLES = 3;
 /** The default `onIssues`: one process warning saying what was set aside and where. */
 function warnIssues(issues: ReadIssues): void {
   const parts: string[] = [];
-  const { count, examples } = issues.malformed;
+  const { count, lines, examples } = issues.malformed;
   if (count > 0) {
     const shown = examples
       .slice(0, WARNING_EXAMPLES)
-      .map((m) => `line ${m.line}: ${m.error.toLowerCase()}`);
+      .map(
+        (m) =>
+          `${m.lastLine > m.line ? `lines ${m.line}–${m.lastLine}` : `line ${m.line}`}: ${m.error.toLowerCase()}`,
+      );
     const more = count > shown.length ? `, and ${count - shown.length} more` : '';
+    const what =
+      lines === count
+        ? `${count} malformed line${count === 1 ? ' was' : 's were'}`
+        : `${count} malformed record${count === 1 ? '' : 's'} (${lines} lines) ${count === 1 ? 'was' : 'were'}`;
     parts.push(
-      `${count} malformed line${count === 1 ? ' was' : 's were'} left out (${shown.join('; ')}${more}); check the delimiter, quoting and encoding`,
+      `${what} left out (${shown.join('; ')}${more}); check the delimiter, quoting and encoding`,
     );
   }
   const failures = Object.entries(issues.conversionFailures);

@@ -5,7 +5,7 @@ import type { DataSourceSpec } from '../config/data-schema.js';
 import type { Table } from '../core/table.js';
 import { tempDirs } from '../testing/temp.js';
 import { resultToTable, withDuckDB } from './duckdb.js';
-import { openSource, type OpenedSource } from './source.js';
+import { offsetSql, openSource, type OpenedSource } from './source.js';
 
 const tmp = tempDirs();
 
@@ -32,7 +32,7 @@ function write(dir: string, name: string, content: string | Buffer): string {
 }
 
 describe('openSource', () => {
-  it('reports malformed lines with their line numbers and keeps every other row, numbered in file order', async () => {
+  it("reports malformed lines with their line numbers and keeps every other row, numbered as the file's rows", async () => {
     const dir = tmp.fresh();
     const file = write(
       dir,
@@ -42,13 +42,15 @@ describe('openSource', () => {
     const { source, table } = await open({ type: 'csv', path: file }, dir);
     expect(source.rows).toBe(3);
     expect(source.malformed.count).toBe(2);
-    expect(source.malformed.examples.map((m) => [m.line, m.error])).toEqual([
-      [3, 'TOO MANY COLUMNS'],
-      [4, 'MISSING COLUMNS'],
+    expect(source.malformed.lines).toBe(2);
+    expect(source.malformed.examples.map((m) => [m.line, m.lastLine, m.row, m.error])).toEqual([
+      [3, 3, 2, 'TOO MANY COLUMNS'],
+      [4, 4, 3, 'MISSING COLUMNS'],
     ]);
     expect(values(table, 'id')).toEqual([1, 4, 5]);
     expect(values(table, 'name')).toEqual(['a', 'd, quoted', 'e']);
-    expect(values(table, '__ferry_row')).toEqual([1, 2, 3]);
+    // Row numbers are the file's (the header not counted), so a quarantine report points at them.
+    expect(values(table, '__ferry_row')).toEqual([1, 4, 5]);
   });
 
   it('infers types from every value, widening when a value past the sample does not fit', async () => {
@@ -253,5 +255,175 @@ describe('openSource', () => {
     );
     expect(read.rows).toBe(0);
     expect(read.relation.schema.map((c) => c.name)).toEqual(['a', 'b']);
+  });
+});
+
+/** The source's rows as its relation gives them, without sorting: the order a reader sees. */
+async function openAsStaged(
+  spec: DataSourceSpec,
+  dir: string,
+  options: { csvBufferBytes?: number; maxExamples?: number } = {},
+): Promise<{ source: OpenedSource; table: Table }> {
+  return withDuckDB(async (con) => {
+    const source = await openSource(con, spec, dir, { stageDir: tmp.fresh(), ...options });
+    const table = await resultToTable(await con.run(`SELECT * FROM (${source.relation.sql})`));
+    return { source, table };
+  });
+}
+
+function increasing(numbers: unknown[]): boolean {
+  return numbers.every((n, i) => i === 0 || (n as number) > (numbers[i - 1] as number));
+}
+
+describe('openSource: file order, row numbers and every line accounted for', () => {
+  // 64 kB buffers: DuckDB scans a file of a few MB on all its threads, buffer by buffer.
+  const SMALL_BUFFERS = 1 << 16;
+
+  it("keeps file order and the file's row numbers across parallel buffers, with a bool column and malformed lines", async () => {
+    const dir = tmp.fresh();
+    const lines = ['id,amount,ok,note'];
+    const bad: number[] = [];
+    for (let i = 0; i < 60_000; i++) {
+      if (i % 4999 === 7) {
+        lines.push(`${i},1,yes,x,extra`);
+        bad.push(i + 2);
+      } else lines.push(`${i},${(i * 0.37).toFixed(2)},${i % 3 === 0 ? 'yes' : 'no'},n${i % 17}`);
+    }
+    const file = write(dir, 'order.csv', `${lines.join('\n')}\n`);
+    const { source, table } = await openAsStaged({ type: 'csv', path: file }, dir, {
+      csvBufferBytes: SMALL_BUFFERS,
+    });
+    expect(source.relation.schema.map((c) => c.type)).toEqual(['int', 'float', 'bool', 'string']);
+    const ids = values(table, 'id');
+    expect(ids).toHaveLength(60_000 - bad.length);
+    expect(increasing(ids)).toBe(true);
+    // Data row i + 1 of the file holds id i: numbers count the malformed lines too.
+    expect(values(table, '__ferry_row')).toEqual(ids.map((id) => (id as number) + 1));
+    expect(source.malformed.examples.map((m) => [m.line, m.error])).toEqual(
+      bad.map((line) => [line, 'TOO MANY COLUMNS']),
+    );
+    expect(source.rows + source.malformed.count).toBe(60_000);
+  });
+
+  it('leaves out only the line of an unclosed quote and reads the lines after it', async () => {
+    const dir = tmp.fresh();
+    const file = write(
+      dir,
+      'stray.csv',
+      'id,name,amount\n1,a,10\n"2,b,20\n3,c,30\n4,"d, quoted",40\n5,e,50,extra\n6,f,60\n',
+    );
+    const { source, table } = await openAsStaged({ type: 'csv', path: file }, dir);
+    expect(values(table, 'id')).toEqual([1, 3, 4, 6]);
+    expect(values(table, 'name')).toEqual(['a', 'c', 'd, quoted', 'f']);
+    expect(values(table, '__ferry_row')).toEqual([1, 3, 4, 6]);
+    expect(source.malformed).toMatchObject({ count: 2, lines: 2 });
+    expect(
+      source.malformed.examples.map((m) => [m.line, m.lastLine, m.row, m.error, m.text]),
+    ).toEqual([
+      [3, 3, 2, 'UNCLOSED QUOTE', '"2,b,20'],
+      [6, 6, 5, 'TOO MANY COLUMNS', '5,e,50,extra'],
+    ]);
+    expect(source.malformed.examples[0]?.message).toMatch(/line 3 .*reading went on at line 4/);
+    expect(source.malformed.examples[1]?.message).toMatch(/Expected Number of Columns: 3 Found: 4/);
+  });
+
+  it('accounts for every line of a large file with unclosed quotes read in parallel buffers', async () => {
+    // The shape of a real failure: DuckDB read a stray quote across lines up to the next quote
+    // or its line size limit, differently in each buffer, and lost the rows in between.
+    const dir = tmp.fresh();
+    const lines = ['id,a,b,c'];
+    const expected: [number, string][] = [];
+    for (let i = 0; i < 60_000; i++) {
+      if (i % 5000 === 7) {
+        lines.push(`${i},1,2,3,4,5`);
+        expected.push([i + 2, 'TOO MANY COLUMNS']);
+      } else if (i % 7777 === 3) {
+        lines.push(`"${i},broken`);
+        expected.push([i + 2, 'UNCLOSED QUOTE']);
+      } else lines.push(`${i},${(i % 1000) / 8},x${i % 13},${i % 2 === 0}`);
+    }
+    const file = write(dir, 'stray-big.csv', `${lines.join('\n')}\n`);
+    const { source, table } = await openAsStaged({ type: 'csv', path: file }, dir, {
+      csvBufferBytes: SMALL_BUFFERS,
+      maxExamples: 100,
+    });
+    const ids = values(table, 'id');
+    expect(source.rows).toBe(60_000 - expected.length);
+    expect(ids).toHaveLength(source.rows);
+    expect(increasing(ids)).toBe(true);
+    expect(values(table, '__ferry_row')).toEqual(ids.map((id) => (id as number) + 1));
+    expect(source.malformed).toMatchObject({ count: expected.length, lines: expected.length });
+    expect(source.malformed.examples.map((m) => [m.line, m.error])).toEqual(expected);
+  });
+
+  it('numbers rows and lines of a file with quoted line breaks and blank lines as they are in it', async () => {
+    const dir = tmp.fresh();
+    const file = write(
+      dir,
+      'multi.csv',
+      Buffer.concat([
+        Buffer.from('id,note\n1,"two\nlines"\n2,ok\n\n3,x,extra\n4,"caf'),
+        Buffer.from([0xe9]), // Latin-1 in a UTF-8 file, inside a quoted field of two lines
+        Buffer.from('\nau lait"\n5,end\n'),
+      ]),
+    );
+    const { source, table } = await openAsStaged({ type: 'csv', path: file }, dir);
+    expect(values(table, 'id')).toEqual([1, 2, 5]);
+    expect(values(table, 'note')).toEqual(['two\nlines', 'ok', 'end']);
+    expect(values(table, '__ferry_row')).toEqual([1, 2, 5]);
+    expect(source.malformed).toMatchObject({ count: 2, lines: 3 });
+    expect(source.malformed.examples.map((m) => [m.line, m.lastLine, m.row, m.error])).toEqual([
+      [6, 6, 3, 'TOO MANY COLUMNS'],
+      [7, 8, 4, 'INVALID ENCODING'],
+    ]);
+  });
+
+  it('numbers rows right when more than a thousand lines are malformed', async () => {
+    const dir = tmp.fresh();
+    const lines = ['id,v'];
+    for (let i = 0; i < 3000; i++) lines.push(i % 2 === 1 ? `${i},x,extra` : `${i},ok`);
+    const file = write(dir, 'many.csv', `${lines.join('\n')}\n`);
+    const { source, table } = await openAsStaged({ type: 'csv', path: file }, dir);
+    const ids = values(table, 'id');
+    expect(ids).toEqual(Array.from({ length: 1500 }, (_, k) => 2 * k));
+    expect(values(table, '__ferry_row')).toEqual(ids.map((id) => (id as number) + 1));
+    expect(source.malformed).toMatchObject({ count: 1500, lines: 1500 });
+    expect(source.malformed.examples.slice(0, 3).map((m) => [m.line, m.row])).toEqual([
+      [3, 2],
+      [5, 4],
+      [7, 6],
+    ]);
+  });
+
+  it('repairs Latin-1 and UTF-16 files with an unclosed quote', async () => {
+    const dir = tmp.fresh();
+    const text = 'ville,prix\nOrléans,1\n"Nîmes,2\nLyon,3\nSète,4,extra\nAix,5\n';
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    for (const [encoding, bytes] of [
+      ['latin-1', Buffer.from(text, 'latin1')],
+      ['utf-16', utf16],
+    ] as const) {
+      const file = write(dir, `${encoding}.csv`, bytes);
+      const { source, table } = await openAsStaged(
+        { type: 'csv', path: file, options: { encoding } },
+        dir,
+      );
+      expect(values(table, 'ville')).toEqual(['Orléans', 'Lyon', 'Aix']);
+      expect(values(table, '__ferry_row')).toEqual([1, 3, 5]);
+      expect(source.malformed.examples.map((m) => [m.line, m.error, m.text])).toEqual([
+        [3, 'UNCLOSED QUOTE', '"Nîmes,2'],
+        [5, 'TOO MANY COLUMNS', 'Sète,4,extra'],
+      ]);
+    }
+  });
+
+  it('offsetSql counts the breaks below a row number', async () => {
+    const sql = offsetSql('k', [0, 1, 1, 5]);
+    const table = await withDuckDB(async (con) =>
+      resultToTable(await con.run(`SELECT ${sql} AS n FROM range(1, 8) t(k) ORDER BY k`)),
+    );
+    // Breaks below k: k=1 → {0}, k=2..5 → {0,1,1}, k=6,7 → all four.
+    expect(values(table, 'n')).toEqual([1, 3, 3, 3, 3, 4, 4]);
+    expect(offsetSql('k', [])).toBe('0');
   });
 });

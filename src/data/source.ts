@@ -4,8 +4,8 @@
  * {@link sourceRelation} is the DuckDB table function that scans a source with its read options.
  * {@link openSource} reads the source once, in bounded memory, into a Parquet file in a staging
  * folder (text formats only: Parquet is read in place) and gives back a typed relation over it,
- * with what the read found: the data rows, the malformed lines (line number and reason, from
- * DuckDB's rejects table), and per column the values that did not convert to the column's type.
+ * with what the read found: the data rows, the malformed records (line range, row number and
+ * reason), and per column the values that did not convert to the column's type.
  *
  * Why CSV is scanned as text and typed afterwards: DuckDB rejects a whole line when one value
  * does not fit the type it guessed from a sample, and whether it does depends on which columns a
@@ -13,13 +13,30 @@
  * file's structure; types are then inferred from every value (not a sample) with the conversion
  * grammars of `prep/convert.ts`, so a CSV value reads the same in batch and at request time, and
  * a value that does not fit a declared type becomes null and is counted, never dropped silently.
+ *
+ * Order and row numbers. The staged copy holds the rows in file order: DuckDB keeps a parallel
+ * scan's order only through operators that carry its batch index, so every copy is checked to be
+ * planned as an ordered (batch) copy. The hidden row column ({@link ROW}) is each row's number
+ * among the file's data records, malformed ones included (the header and blank lines are not
+ * records), so that quarantine reports, keep-first/last and seeded splits see the file's rows.
+ * DuckDB's scan numbers neither rows nor, exactly, lines, and its rejects table names each
+ * rejected record by the count of records and blank lines before it. So when a CSV has rejected
+ * records, the file's physical lines are counted: if lines = header + rows + rejected records,
+ * every line is one record, DuckDB's numbers are line numbers, and row numbers follow from them.
+ * Otherwise (a quoted field spans lines, blank lines, or a stray quote swallowed lines: DuckDB
+ * reads a quoted field across line ends up to the next quote, and in a parallel scan how far
+ * depends on where its chunks start), and past 1,024 rejected records, the file is read again
+ * through `csv-scan.ts`, which leaves out only the line of a stray quote and numbers each record
+ * with its row and line range. A clean file costs nothing more; a few malformed one-line records
+ * cost a count of the file's lines; only the rest costs a second read.
  */
-import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { DataSourceSpec } from '../config/data-schema.js';
 import type { ColumnSchema, ColumnType } from '../core/table.js';
 import { FerryError } from '../errors/index.js';
+import { countLines, repairCsv, toUtf8, type CsvGrammar, type RepairResult } from './csv-scan.js';
 import { quoteIdent, quoteString, resultToTable } from './duckdb.js';
 import { conversionFunction, conversionSql, textSql } from './prep/convert.js';
 import { col, HIDDEN_PREFIX, MAX_SAFE, ROW, type Relation } from './prep/relation.js';
@@ -31,15 +48,32 @@ export interface SourceRelationOptions {
   readonly rejects?: { readonly table: string; readonly scans: string };
 }
 
-/** A CSV line DuckDB could not read. */
+/** A CSV record that could not be read as a row. */
 export interface MalformedLine {
-  /** 1-based line number in the file (the header is line 1). */
+  /** 1-based physical line where the record starts (the header is line 1). */
   readonly line: number;
-  /** DuckDB's kind of error, e.g. `TOO MANY COLUMNS`, `INVALID ENCODING`. */
+  /** Its last line: `line` unless a quoted field runs across lines. */
+  readonly lastLine: number;
+  /** The data row it would have been, as the hidden row column numbers rows. */
+  readonly row: number;
+  /**
+   * The kind of error: DuckDB's (`TOO MANY COLUMNS`, `MISSING COLUMNS`, `UNQUOTED VALUE`,
+   * `INVALID ENCODING`, `LINE SIZE OVER MAXIMUM`), or `UNCLOSED QUOTE` for a line whose quote
+   * is not closed where a field can end, left out alone (see the module comment).
+   */
   readonly error: string;
   readonly message: string;
-  /** The raw line, when DuckDB kept it. */
+  /** The raw record, when known. */
   readonly text: string | null;
+}
+
+/** The records a read left out: how many, the physical lines they span, and the first ones. */
+export interface MalformedLines {
+  readonly count: number;
+  /** Physical lines of those records: `count` unless some span several lines. */
+  readonly lines: number;
+  /** The first records, in file order. */
+  readonly examples: readonly MalformedLine[];
 }
 
 export interface OpenedSource {
@@ -47,11 +81,11 @@ export interface OpenedSource {
   readonly type: DataSourceSpec['type'];
   /** Absolute path of the file. */
   readonly path: string;
-  /** Typed relation over the data rows, with the hidden row number column. */
+  /** Typed relation over the data rows, in file order, with the hidden row number column. */
   readonly relation: Relation;
-  /** Rows read (malformed lines excluded). */
+  /** Rows read (malformed records excluded); rows + malformed.count is the file's data records. */
   readonly rows: number;
-  readonly malformed: { readonly count: number; readonly examples: readonly MalformedLine[] };
+  readonly malformed: MalformedLines;
   /** Per column, non-missing values that did not convert to its type and were read as null. */
   readonly conversionFailures: Readonly<Record<string, number>>;
   /** Column types that were inferred (not declared under `schema:`). */
@@ -61,10 +95,15 @@ export interface OpenedSource {
 export interface OpenSourceOptions {
   /** A folder for the staged copy of text sources; the caller removes it. */
   readonly stageDir: string;
-  /** Malformed lines to keep as examples (default 20). */
+  /** Malformed records to keep as examples (default 20). */
   readonly maxExamples?: number;
   /** Accept a source with a header and no data rows (else FERRY_DATA_EMPTY). */
   readonly allowEmpty?: boolean;
+  /**
+   * DuckDB's CSV read buffer in bytes (default DuckDB's, 32 MB; also caps the line size). DuckDB
+   * scans buffers in parallel; tests set a small one so that a small file crosses many buffers.
+   */
+  readonly csvBufferBytes?: number;
 }
 
 /** The absolute path of a source's file; relative paths start at the project folder. */
@@ -197,11 +236,51 @@ function csvColumns(file: string, spec: DataSourceSpec, dialect: CsvDialect): st
   return names;
 }
 
+/** DuckDB's `max_line_size`, given explicitly so that the repair of `csv-scan.ts` uses the same. */
+const MAX_LINE_BYTES = 2_097_152;
+
+/** A CSV scan: the file, its dialect and columns, and what each record starts with. */
+interface CsvScan {
+  readonly file: string;
+  readonly dialect: CsvDialect;
+  readonly names: readonly string[];
+  /** Records start with the repair's row number and line range (a copy from `repairCsv`). */
+  readonly numbered: boolean;
+  readonly bufferBytes?: number | undefined;
+}
+
+/** Hidden columns of a repaired copy: each record's first and last line. */
+const FIRST_LINE = `${HIDDEN_PREFIX}line`;
+const LAST_LINE = `${HIDDEN_PREFIX}last_line`;
+
+/** The `read_csv` of a scan, every column as text (see {@link sourceRelation}). */
+function csvReader(scan: CsvScan, rejects?: SourceRelationOptions['rejects']): string {
+  const { dialect } = scan;
+  const numbers = scan.numbered ? [ROW, FIRST_LINE, LAST_LINE] : [];
+  const columns = [
+    ...numbers.map((n) => `${quoteString(n)}: 'BIGINT'`),
+    ...scan.names.map((n) => `${quoteString(n)}: 'VARCHAR'`),
+  ].join(', ');
+  const size =
+    scan.bufferBytes === undefined
+      ? `max_line_size = ${MAX_LINE_BYTES}`
+      : `max_line_size = ${Math.min(MAX_LINE_BYTES, scan.bufferBytes)}, buffer_size = ${scan.bufferBytes}`;
+  const errors = rejects
+    ? `store_rejects = true, rejects_table = ${quoteString(rejects.table)}, rejects_scan = ${quoteString(rejects.scans)}`
+    : 'ignore_errors = true';
+  return (
+    `read_csv(${quoteString(scan.file)}, auto_detect = false, header = ${scan.numbered ? false : dialect.header}, ` +
+    `delim = ${quoteString(dialect.delimiter)}, quote = ${quoteString(dialect.quote)}, ` +
+    `escape = ${quoteString(dialect.escape)}, encoding = ${quoteString(dialect.encoding)}, ` +
+    `nullstr = [${dialect.nulls.map(quoteString).join(', ')}], columns = {${columns}}, ${size}, ${errors})`
+  );
+}
+
 /**
  * The DuckDB table function that reads a source with its options. CSV columns are all read as
  * text (typing is `openSource`'s work), so only a line's structure (column count, quoting,
  * encoding) can make DuckDB reject it; with `rejects`, such lines are recorded instead of
- * failing the scan (see {@link malformedLines}).
+ * failing the scan. The scan has no row numbers: {@link openSource} gives them.
  * @example sourceRelation({ type: 'csv', path: 'tx.csv', options: { delimiter: ';' } }, '/proj')
  * // "read_csv('/proj/tx.csv', header = true, delim = ';', ...)"
  */
@@ -216,16 +295,7 @@ export function sourceRelation(
     case 'csv': {
       const dialect = csvDialect(spec);
       const names = csvColumns(file, spec, dialect);
-      const columns = names.map((n) => `${quoteString(n)}: 'VARCHAR'`).join(', ');
-      const rejects = options.rejects
-        ? `store_rejects = true, rejects_table = ${quoteString(options.rejects.table)}, rejects_scan = ${quoteString(options.rejects.scans)}`
-        : 'ignore_errors = true';
-      return (
-        `read_csv(${quoteString(file)}, auto_detect = false, header = ${dialect.header}, ` +
-        `delim = ${quoteString(dialect.delimiter)}, quote = ${quoteString(dialect.quote)}, ` +
-        `escape = ${quoteString(dialect.escape)}, encoding = ${quoteString(dialect.encoding)}, ` +
-        `nullstr = [${dialect.nulls.map(quoteString).join(', ')}], columns = {${columns}}, ${rejects})`
-      );
+      return csvReader({ file, dialect, names, numbered: false }, options.rejects);
     }
     case 'parquet':
       return `read_parquet(${quoteString(file)}, file_row_number = true)`;
@@ -236,36 +306,24 @@ export function sourceRelation(
 }
 
 /**
- * The malformed lines a scan with `rejects` recorded, first lines first, and how many there are.
+ * Runs a `COPY ... TO` that must write rows in the order its scan reads them. DuckDB keeps that
+ * order only when it plans the copy in batches (every operator below passing the scan's batch
+ * index on); a hash join, say, would interleave the threads' rows. Checking the plan makes a
+ * query that loses the order fail here rather than stage a shuffled file.
  */
-export async function malformedLines(
-  connection: DuckDBConnection,
-  rejectsTable: string,
-  limit: number,
-): Promise<{ count: number; examples: MalformedLine[] }> {
-  const table = quoteIdent(rejectsTable);
-  const counted = await resultToTable(
-    await connection.run(`SELECT count(DISTINCT line) AS n FROM temp.${table}`),
-  );
-  const count = Number(counted.columns[0]?.values[0] ?? 0);
-  const rows = await resultToTable(
-    await connection.run(
-      `SELECT line, any_value(error_type) AS error, any_value(error_message) AS message, any_value(csv_line) AS text ` +
-        `FROM temp.${table} GROUP BY line ORDER BY line LIMIT ${limit}`,
-    ),
-  );
-  const [line, error, message, text] = rows.columns;
-  const examples: MalformedLine[] = [];
-  for (let i = 0; i < rows.rowCount; i++) {
-    examples.push({
-      line: Number(line?.values[i]),
-      error: String(error?.values[i] ?? ''),
-      message: String(message?.values[i] ?? ''),
-      text:
-        text?.values[i] === null || text?.values[i] === undefined ? null : String(text.values[i]),
-    });
+async function copyInOrder(connection: DuckDBConnection, copy: string): Promise<void> {
+  const plan = await connection.runAndReadAll(`EXPLAIN ${copy}`);
+  const text = plan
+    .getRowsJS()
+    .map((r) => String(r[1]))
+    .join('\n');
+  if (!text.includes('BATCH_COPY_TO_FILE')) {
+    throw new FerryError(
+      'FERRY_INTERNAL',
+      'staging a source would not keep its row order (DuckDB did not plan the copy in batches); this is a bug in the SQL Ferry generates: report it with the source and its schema',
+    );
   }
-  return { count, examples };
+  await connection.run(copy);
 }
 
 let stageCounter = 0;
@@ -289,19 +347,18 @@ export async function openSource(
   const id = `${process.pid}_${++stageCounter}`;
   const staged = path.join(options.stageDir, `source-${id}.parquet`);
   const declared = spec.schema ?? {};
-  let malformed: { count: number; examples: MalformedLine[] } = { count: 0, examples: [] };
+  let malformed: MalformedLines = { count: 0, lines: 0, examples: [] };
 
   let typing: Typing;
   try {
     if (spec.type === 'csv') {
-      const result = await stageCsv(
-        connection,
-        spec,
-        baseDir,
+      const result = await stageCsv(connection, spec, baseDir, {
         staged,
         id,
-        options.maxExamples ?? 20,
-      );
+        stageDir: options.stageDir,
+        maxExamples: options.maxExamples ?? 20,
+        bufferBytes: options.csvBufferBytes,
+      });
       typing = result;
       malformed = result.malformed;
     } else {
@@ -311,7 +368,8 @@ export async function openSource(
         scan = `(SELECT file_row_number + 1 AS ${col(ROW)}, * EXCLUDE (file_row_number) FROM ${reader})`;
       } else {
         // JSON is parsed once, into a Parquet copy in file order.
-        await connection.run(
+        await copyInOrder(
+          connection,
           `COPY (SELECT * FROM ${reader}) TO ${quoteString(staged)} (FORMAT parquet)`,
         );
         scan = `(SELECT file_row_number + 1 AS ${col(ROW)}, * EXCLUDE (file_row_number) FROM read_parquet(${quoteString(staged)}, file_row_number = true))`;
@@ -341,7 +399,7 @@ export async function openSource(
       const first = malformed.examples[0];
       throw new FerryError(
         'FERRY_DATA_UNREADABLE',
-        `${sourceLabel(spec)}: none of its ${malformed.count} lines could be read` +
+        `${sourceLabel(spec)}: none of its ${malformed.lines} lines could be read` +
           (first ? ` (line ${first.line}: ${first.message})` : '') +
           '; check the delimiter, quote and encoding options',
       );
@@ -445,19 +503,27 @@ function textProjection(
   return { helpers, values, flags };
 }
 
+interface StageCsvOptions {
+  readonly staged: string;
+  readonly id: string;
+  readonly stageDir: string;
+  readonly maxExamples: number;
+  readonly bufferBytes?: number | undefined;
+}
+
 /**
  * Stages a CSV typed (see the module comment): candidate types from a sample, a declared type
  * kept; the file is parsed into Parquet with each value converted, and a candidate that fails on
- * a value outside the sample is widened (int → float → string) and the file staged again.
+ * a value outside the sample is widened (int → float → string) and the file staged again. When
+ * DuckDB rejected records and its account does not hold line for line, the file is repaired
+ * (`csv-scan.ts`) and the numbered copy staged instead.
  */
 async function stageCsv(
   connection: DuckDBConnection,
-  spec: DataSourceSpec,
+  spec: Extract<DataSourceSpec, { type: 'csv' }>,
   baseDir: string,
-  staged: string,
-  id: string,
-  maxExamples: number,
-): Promise<Typing & { malformed: { count: number; examples: MalformedLine[] } }> {
+  options: StageCsvOptions,
+): Promise<Typing & { malformed: MalformedLines }> {
   const plain = sourceRelation(spec, baseDir);
   const declared = spec.schema ?? {};
   const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${plain}`);
@@ -471,29 +537,21 @@ async function stageCsv(
     }
   }
   const types = await sampleTypes(connection, plain, names, declared);
+  const file = sourcePath(spec, baseDir);
+  let scan: CsvScan = {
+    file,
+    dialect: csvDialect(spec),
+    names,
+    numbered: false,
+    bufferBytes: options.bufferBytes,
+  };
+  let repaired: RepairResult | null = null;
   for (;;) {
-    const rejects = { table: `ferry_rejects_${id}`, scans: `ferry_scans_${id}` };
-    const reader = sourceRelation(spec, baseDir, { rejects });
-    const p = textProjection(names, types);
-    // No row number here: a window would make the conversions run on one thread. The Parquet
-    // copy keeps file order, so its own row numbers are the file's.
-    const inner =
-      p.helpers.length > 0 ? `(SELECT *, ${p.helpers.join(', ')} FROM ${reader})` : reader;
-    let malformed: { count: number; examples: MalformedLine[] };
-    try {
-      const converted = `(SELECT ${p.values.join(', ')} FROM ${inner})`;
-      await connection.run(
-        `COPY (SELECT ${p.flags.join(', ')} FROM ${converted}) TO ${quoteString(staged)} (FORMAT parquet)`,
-      );
-      malformed = await malformedLines(connection, rejects.table, maxExamples);
-    } finally {
-      await connection.run(`DROP TABLE IF EXISTS temp.${quoteIdent(rejects.table)}`);
-      await connection.run(`DROP TABLE IF EXISTS temp.${quoteIdent(rejects.scans)}`);
-    }
+    const pass = await stagePass(connection, scan, types, options);
     const flagged = names.map((_, i) => i).filter((i) => types[i] !== 'string');
     const counts = await resultToTable(
       await connection.run(
-        `SELECT ${['count(*)', ...flagged.map((i) => `count(*) FILTER (WHERE ${col(badName(i))})`)].join(', ')} FROM read_parquet(${quoteString(staged)})`,
+        `SELECT ${['count(*)', ...flagged.map((i) => `count(*) FILTER (WHERE ${col(badName(i))})`)].join(', ')} FROM read_parquet(${quoteString(options.staged)})`,
       ),
     );
     const failures: Record<string, number> = {};
@@ -509,17 +567,281 @@ async function stageCsv(
       }
     });
     if (widened) continue;
+    const rows = Number(counts.columns[0]?.values[0] ?? 0);
     const schema = names.map((name, i) => ({ name, type: types[i] as ColumnType }));
+    const columns = names.map(col).join(', ');
+
+    if (repaired !== null) {
+      const malformed = repairedMalformed(repaired, pass.rejected, options.maxExamples);
+      if (rows + pass.rejected.count !== repaired.kept) {
+        throw new FerryError(
+          'FERRY_INTERNAL',
+          `${sourceLabel(spec)}: Ferry's repair of the file found ${repaired.kept} records to read, but DuckDB read ${rows} rows and rejected ${pass.rejected.count} records; this is a bug in the repair: report it with the file`,
+        );
+      }
+      return {
+        relation: {
+          sql: `SELECT ${col(ROW)}, ${columns} FROM read_parquet(${quoteString(options.staged)})`,
+          schema,
+        },
+        failures,
+        rows,
+        malformed,
+      };
+    }
+    const breaks = pass.rejected.count === 0 ? [] : rowBreaks(scan, rows, pass.rejected);
+    if (breaks === null) {
+      // DuckDB's account does not hold line for line: read a repaired copy instead.
+      ({ scan, repaired } = repair(scan, options));
+      continue;
+    }
+    const k = 'file_row_number + 1';
+    const row = breaks.length === 0 ? k : `${k} + ${offsetSql(k, breaks)}`;
+    const header = scan.dialect.header ? 1 : 0;
+    const examples = pass.rejected.examples.map((r): MalformedLine => ({
+      line: r.line,
+      lastLine: r.line,
+      row: r.line - header,
+      error: r.error,
+      message: r.message,
+      text: r.text,
+    }));
+    const parquet = `read_parquet(${quoteString(options.staged)}, file_row_number = true)`;
     return {
-      relation: {
-        sql: `SELECT file_row_number + 1 AS ${col(ROW)}, ${names.map(col).join(', ')} FROM read_parquet(${quoteString(staged)}, file_row_number = true)`,
-        schema,
-      },
+      relation: { sql: `SELECT ${row} AS ${col(ROW)}, ${columns} FROM ${parquet}`, schema },
       failures,
-      rows: Number(counts.columns[0]?.values[0] ?? 0),
-      malformed,
+      rows,
+      malformed: { count: pass.rejected.count, lines: pass.rejected.count, examples },
     };
   }
+}
+
+/** Records DuckDB rejected in one pass, as its rejects table has them. */
+interface Rejected {
+  /** Records (distinct lines). */
+  readonly count: number;
+  /** Whether a record's text runs across a line end. */
+  readonly multiLine: boolean;
+  /** Every record's line number (DuckDB's count), first first, when there are at most MAX_ROW_BREAKS. */
+  readonly lines: readonly number[] | null;
+  /** Of a numbered scan: physical lines of every record, from their numbers. */
+  readonly span: number;
+  /** The first records. */
+  readonly examples: readonly {
+    line: number;
+    error: string;
+    message: string;
+    text: string | null;
+  }[];
+}
+
+/**
+ * Malformed records up to which row numbers come from DuckDB's rejects (one comparison per
+ * level of a tree of this many); more, and the repaired copy numbers its rows itself.
+ */
+const MAX_ROW_BREAKS = 1024;
+
+/** Stages `scan` converted to `types` into `options.staged`, with what DuckDB rejected. */
+async function stagePass(
+  connection: DuckDBConnection,
+  scan: CsvScan,
+  types: readonly ColumnType[],
+  options: StageCsvOptions,
+): Promise<{ rejected: Rejected }> {
+  const rejects = { table: `ferry_rejects_${options.id}`, scans: `ferry_scans_${options.id}` };
+  const reader = csvReader(scan, rejects);
+  const p = textProjection(scan.names, types);
+  // A numbered copy's line columns are copied too: a scan that stores rejects and reads only
+  // some columns fails inside DuckDB (1.5) when a value of a later column is rejected.
+  const row = scan.numbered ? [ROW, FIRST_LINE, LAST_LINE].map(col) : [];
+  // No row number is computed here: a window would make the conversions run on one thread. The
+  // copy keeps file order (checked), so its own row numbers follow the file's.
+  const inner =
+    p.helpers.length > 0 ? `(SELECT *, ${p.helpers.join(', ')} FROM ${reader})` : reader;
+  const converted = `(SELECT ${[...row, ...p.values].join(', ')} FROM ${inner})`;
+  try {
+    await copyInOrder(
+      connection,
+      `COPY (SELECT ${[...row, ...p.flags].join(', ')} FROM ${converted}) TO ${quoteString(options.staged)} (FORMAT parquet)`,
+    );
+    return { rejected: await rejectedRecords(connection, rejects.table, scan, options) };
+  } finally {
+    await connection.run(`DROP TABLE IF EXISTS temp.${quoteIdent(rejects.table)}`);
+    await connection.run(`DROP TABLE IF EXISTS temp.${quoteIdent(rejects.scans)}`);
+  }
+}
+
+/** A rejected record's text without the line ends DuckDB puts before it in some files. */
+const REJECT_TEXT = `ltrim(any_value(csv_line), chr(13) || chr(10))`;
+
+/** What DuckDB recorded in `table` (see {@link Rejected}). */
+async function rejectedRecords(
+  connection: DuckDBConnection,
+  table: string,
+  scan: CsvScan,
+  options: StageCsvOptions,
+): Promise<Rejected> {
+  const from = `temp.${quoteIdent(table)}`;
+  // A numbered record starts with its row, first and last line (see repairCsv).
+  const numbers = `string_split(text, ${quoteString(scan.dialect.delimiter)})`;
+  const span = scan.numbered
+    ? `sum(coalesce(TRY_CAST(${numbers}[3] AS BIGINT) - TRY_CAST(${numbers}[2] AS BIGINT) + 1, 1))`
+    : 'count(*)';
+  const summary = await resultToTable(
+    await connection.run(
+      `SELECT count(*), coalesce(bool_or(contains(text, chr(10)) OR contains(text, chr(13))), false), ${span} ` +
+        `FROM (SELECT ${REJECT_TEXT} AS text FROM ${from} GROUP BY line)`,
+    ),
+  );
+  const count = Number(summary.columns[0]?.values[0] ?? 0);
+  if (count === 0) return { count, multiLine: false, lines: [], span: 0, examples: [] };
+  let lines: number[] | null = null;
+  if (count <= MAX_ROW_BREAKS) {
+    const all = await resultToTable(
+      await connection.run(`SELECT DISTINCT line FROM ${from} ORDER BY line`),
+    );
+    lines = (all.columns[0]?.values ?? []).map(Number);
+  }
+  const rows = await resultToTable(
+    await connection.run(
+      `SELECT line, any_value(error_type), any_value(error_message), ${REJECT_TEXT} ` +
+        `FROM ${from} GROUP BY line ORDER BY line LIMIT ${options.maxExamples}`,
+    ),
+  );
+  const [line, error, message, text] = rows.columns;
+  const examples: Rejected['examples'][number][] = [];
+  for (let i = 0; i < rows.rowCount; i++) {
+    const t = text?.values[i];
+    examples.push({
+      line: Number(line?.values[i]),
+      error: String(error?.values[i] ?? ''),
+      message: String(message?.values[i] ?? ''),
+      text: t === null || t === undefined ? null : String(t),
+    });
+  }
+  return {
+    count,
+    multiLine: summary.columns[1]?.values[0] === true,
+    lines,
+    span: Number(summary.columns[2]?.values[0] ?? count),
+    examples,
+  };
+}
+
+/**
+ * For a scan of the file itself with rejected records: the number of rows read before each
+ * rejected record, first first, when DuckDB's account holds line for line (see the module
+ * comment); null when it does not, and the file has to be repaired. Row k of the staged copy is
+ * then the file's row k + (the number of breaks below k).
+ */
+function rowBreaks(scan: CsvScan, rows: number, rejected: Rejected): number[] | null {
+  // Line ends can only be counted in the file's bytes for encodings where they are one byte.
+  if (scan.dialect.encoding === 'utf-16') return null;
+  if (rejected.multiLine || rejected.lines === null) return null;
+  const header = scan.dialect.header ? 1 : 0;
+  const lines = rejected.lines;
+  if (countLines(scan.file) !== header + rows + lines.length) return null;
+  // Every line is one record, so DuckDB's numbers are line numbers: line L is row L - header.
+  const breaks = lines.map((line, m) => line - header - 1 - m);
+  const valid = breaks.every(
+    (b, m) => b >= 0 && b <= rows && (m === 0 || b >= (breaks[m - 1] as number)),
+  );
+  return valid ? breaks : null;
+}
+
+/**
+ * SQL for the number of `breaks` (sorted) below the row number `k`: a binary search written as
+ * nested CASEs, so each row takes one comparison per level.
+ * @example offsetSql('k', [1, 1, 5]) // "CASE WHEN k > 1 THEN CASE WHEN k > 5 THEN 3 ELSE 2 END ELSE 0 END"
+ */
+export function offsetSql(k: string, breaks: readonly number[]): string {
+  const values: number[] = [];
+  const below: number[] = [];
+  for (const b of breaks) {
+    if (values.at(-1) === b) below[below.length - 1] = (below.at(-1) ?? 0) + 1;
+    else {
+      values.push(b);
+      below.push((below.at(-1) ?? 0) + 1);
+    }
+  }
+  // The answer is below[j] for the last j with k > values[j], or 0 (j = -1).
+  const pick = (lo: number, hi: number): string => {
+    if (lo === hi) return String(lo < 0 ? 0 : below[lo]);
+    const mid = Math.floor((lo + hi + 1) / 2);
+    return `CASE WHEN ${k} > ${values[mid]} THEN ${pick(mid, hi)} ELSE ${pick(lo, mid - 1)} END`;
+  };
+  return pick(-1, values.length - 1);
+}
+
+/**
+ * Repairs the scan's file into the stage folder (UTF-16 is made UTF-8 first, as the repair reads
+ * bytes) and gives the scan of the numbered copy.
+ */
+function repair(
+  scan: CsvScan,
+  options: StageCsvOptions,
+): { scan: CsvScan; repaired: RepairResult } {
+  let file = scan.file;
+  let dialect = scan.dialect;
+  if (dialect.encoding === 'utf-16') {
+    file = path.join(options.stageDir, `source-${options.id}.utf8.csv`);
+    toUtf8(scan.file, file);
+    dialect = { ...dialect, encoding: 'utf-8' };
+  }
+  const encoding = dialect.encoding === 'latin-1' ? 'latin1' : 'utf8';
+  const bytes = (text: string): Buffer => Buffer.from(text, encoding);
+  const grammar: CsvGrammar = {
+    delimiter: bytes(dialect.delimiter),
+    quote: dialect.quote === '' ? null : bytes(dialect.quote),
+    escape: dialect.escape === '' ? null : bytes(dialect.escape),
+    header: dialect.header,
+    columns: scan.names.length,
+    maxRecordBytes: Math.min(MAX_LINE_BYTES, scan.bufferBytes ?? MAX_LINE_BYTES),
+    encoding,
+  };
+  const out = path.join(options.stageDir, `source-${options.id}.repaired.csv`);
+  const repaired = repairCsv(file, grammar, out, options.maxExamples);
+  return { scan: { ...scan, file: out, dialect, numbered: true }, repaired };
+}
+
+/** The malformed records of a repaired read: the lines it left out and what DuckDB rejected. */
+function repairedMalformed(
+  repaired: RepairResult,
+  rejected: Rejected,
+  maxExamples: number,
+): MalformedLines {
+  const examples: MalformedLine[] = repaired.left.examples.map((l) => ({
+    line: l.line,
+    lastLine: l.line,
+    row: l.row,
+    error: 'UNCLOSED QUOTE',
+    message: `a quote opened on line ${l.line} is not closed where a field can end; the line was left out and reading went on at line ${l.line + 1}`,
+    text: l.text,
+  }));
+  for (const r of rejected.examples) {
+    // The copy's record starts with its row, first and last line and the delimiter after each.
+    const match = /^(\d+)\D(\d+)\D(\d+)\D/.exec(r.text ?? '');
+    const [row, first, last] = match ? match.slice(1).map(Number) : [0, 0, 0];
+    examples.push({
+      line: first ?? 0,
+      lastLine: last ?? 0,
+      row: row ?? 0,
+      error: r.error,
+      // DuckDB counted the three numbers as columns.
+      message: r.message.replace(
+        /(Expected Number of Columns: )(\d+)( Found: )(\d+)/,
+        (_, a: string, expected: string, b: string, found: string) =>
+          `${a}${Number(expected) - 3}${b}${Number(found) - 3}`,
+      ),
+      text: match && r.text !== null ? r.text.slice(match[0].length) : r.text,
+    });
+  }
+  examples.sort((a, b) => a.line - b.line);
+  return {
+    count: repaired.left.count + rejected.count,
+    lines: repaired.left.count + rejected.span,
+    examples: examples.slice(0, maxExamples),
+  };
 }
 
 /**

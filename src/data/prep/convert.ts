@@ -422,9 +422,11 @@ export function conversionSql(
         case 'int':
           return plain(intFromFloatSql(floatFromTextSql(localeTextSql(text, options))));
         case 'bool':
+          // list_contains, not IN: DuckDB plans an IN list of 5 or more constants as a hash
+          // join, and a join gives up the scan's order (a staged copy would lose file order).
           return plain(
-            `CASE WHEN lower(${text}) IN (${TRUE_TEXT.map(quoteString).join(', ')}) THEN TRUE ` +
-              `WHEN lower(${text}) IN (${FALSE_TEXT.map(quoteString).join(', ')}) THEN FALSE END`,
+            `CASE WHEN list_contains([${TRUE_TEXT.map(quoteString).join(', ')}], lower(${text})) THEN TRUE ` +
+              `WHEN list_contains([${FALSE_TEXT.map(quoteString).join(', ')}], lower(${text})) THEN FALSE END`,
           );
         case 'timestamp': {
           const iso = options.format === undefined;
