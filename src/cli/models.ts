@@ -1,7 +1,11 @@
-/** `ferry models list|show|alias`: the model registry from the terminal. */
+/** `ferry models list|show|alias|delete|export|import`: the model registry from the terminal. */
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { FerryError } from '../errors/index.js';
+import { exportBundle, importBundle } from '../registry/bundle.js';
 import { parseModelRef } from '../registry/registry.js';
 import { withWorkspace, type GlobalOptions } from './context.js';
+import { exportOnnxCommand, importOnnxCommand } from './models-onnx.js';
 import { argumentError, printJson, printTable } from './output.js';
 
 export function registerModels(program: Command): void {
@@ -99,6 +103,122 @@ export function registerModels(program: Command): void {
       const options = command.optsWithGlobals<GlobalOptions>();
       await withWorkspace(options, (ws) => ws.registry.removeAlias(model, name));
       process.stdout.write(`Removed ${model}@${name}\n`);
+    });
+
+  models
+    .command('delete')
+    .description('delete a version no alias points to, and its artifact')
+    .argument('<version>', '<model>:<version>')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, _o: unknown, command: Command) => {
+      const options = command.optsWithGlobals<GlobalOptions>();
+      const parsed = parseModelRef(ref);
+      if (parsed.version === undefined)
+        throw argumentError(
+          `delete takes one version, as <model>:<version> (e.g. ${parsed.model}:2), got '${ref}'`,
+        );
+      const version = parsed.version;
+      const { artifactDeleted } = await withWorkspace(options, (ws) =>
+        ws.registry.deleteVersion(parsed.model, version),
+      );
+      if (options.json) return printJson({ model: parsed.model, version, artifactDeleted });
+      process.stdout.write(
+        `Deleted ${parsed.model}:${version}` +
+          (artifactDeleted
+            ? ' and its artifact\n'
+            : ' (its artifact is kept: another version uses it)\n'),
+      );
+    });
+
+  models
+    .command('export')
+    .description('write one version to a single file (a bundle) for ferry models import')
+    .argument('<model>', '<model>@<alias> or <model>:<version> (a bare name means its champion)')
+    .requiredOption('--out <file>', 'the file to write')
+    .option(
+      '--format <format>',
+      'native: a Ferry model bundle (JSON); onnx: an ONNX model, preprocessing included',
+      'native',
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, _o: unknown, command: Command) => {
+      const options = command.optsWithGlobals<GlobalOptions & { out: string; format: string }>();
+      if (options.format === 'onnx') return exportOnnxCommand(ref, options);
+      if (options.format !== 'native')
+        throw argumentError(`unknown export format '${options.format}'; formats: native, onnx`);
+      const { version, bytes } = await withWorkspace(options, (ws) => exportBundle(ws, ref));
+      // Written beside the target, then renamed: a reader never sees half a bundle.
+      const partial = `${options.out}.partial-${process.pid}`;
+      await writeFile(partial, bytes);
+      await rename(partial, options.out);
+      const summary = {
+        model: version.model,
+        version: version.version,
+        sha256: version.sha256,
+        out: options.out,
+        bytes: bytes.byteLength,
+      };
+      if (options.json) return printJson(summary);
+      process.stdout.write(
+        `Exported ${version.model}:${version.version} (sha256 ${version.sha256.slice(0, 12)}) to ${options.out}\n`,
+      );
+    });
+
+  models
+    .command('import')
+    .description('register a bundle from ferry models export as the next version')
+    .argument('[bundle]', 'a bundle file written by ferry models export')
+    .option('--name <model>', 'register under this model name (default: the name in the bundle)')
+    .option('--onnx <file>', 'register an ONNX model file instead (needs --name)')
+    .option(
+      '--signature <file>',
+      'with --onnx: a JSON signature overriding the one read from the file',
+    )
+    .option('--json', 'machine-readable output')
+    .action(async (file: string | undefined, _o: unknown, command: Command) => {
+      const options = command.optsWithGlobals<
+        GlobalOptions & { name?: string; onnx?: string; signature?: string }
+      >();
+      if (options.onnx !== undefined) {
+        if (file !== undefined)
+          throw argumentError('give either a bundle or --onnx <file>, not both');
+        return importOnnxCommand({ ...options, onnx: options.onnx });
+      }
+      if (file === undefined)
+        throw argumentError(
+          'give the bundle to import: ferry models import <bundle> [--name <model>]',
+        );
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(file);
+      } catch (cause) {
+        throw new FerryError(
+          'FERRY_DATA_UNREADABLE',
+          `cannot read bundle '${file}': ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+      const result = await withWorkspace(options, (ws) =>
+        importBundle(ws.registry, bytes, {
+          source: file,
+          ...(options.name === undefined ? {} : { name: options.name }),
+        }),
+      );
+      const { version, promoted, bundle } = result;
+      if (options.json) {
+        return printJson({
+          model: version.model,
+          version: version.version,
+          champion: promoted,
+          sha256: version.sha256,
+          from: { model: bundle.model, version: bundle.version },
+        });
+      }
+      process.stdout.write(
+        `Imported ${bundle.model}:${bundle.version} as ${version.model}:${version.version}` +
+          (promoted ? ' (champion)' : '') +
+          `, sha256 ${version.sha256.slice(0, 12)} verified\n`,
+      );
     });
 }
 

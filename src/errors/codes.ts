@@ -77,6 +77,12 @@ export const ERROR_CODES = {
     meaning: 'A stored model artifact cannot be decoded by its runtime.',
     action: 'Re-register the model; the artifact was written by an incompatible Ferry version.',
   },
+  FERRY_EXPORT_UNSUPPORTED: {
+    status: 422,
+    meaning: 'The model has a part the requested export format cannot express.',
+    action:
+      'Read the part the message names; serve the model with its native runtime, or retrain without that part.',
+  },
   FERRY_ARTIFACT_NOT_FOUND: {
     status: 404,
     meaning: 'An artifact the registry points to is missing from the artifact store.',

@@ -20,6 +20,7 @@ import type { MetadataStore } from '../metadata/metadata-store.js';
 import { openSqliteMetadataStore } from '../metadata/sqlite.js';
 import { ModelRegistry } from '../registry/registry.js';
 import { nativeRuntime } from '../serving/runtimes/native.js';
+import { onnxRuntime } from '../serving/runtimes/onnx.js';
 
 type Opener<Config extends { type: string }, Store> = {
   [Type in Config['type']]: (
@@ -110,7 +111,7 @@ export async function openWorkspace(project: Project): Promise<Workspace> {
     const offline = await track(open(offlineBackends, spec.offline_store, stateDir));
     const online = await track(open(onlineBackends, spec.online_store, stateDir));
     const events = await track(open(eventBackends, spec.event_bus, stateDir));
-    const registry = new ModelRegistry(metadata, artifacts, [nativeRuntime]);
+    const registry = new ModelRegistry(metadata, artifacts, [nativeRuntime, onnxRuntime]);
     // Synced on every open (two reads when nothing changed), so versions follow ferry.yaml.
     const catalog = new FeatureCatalog(metadata);
     for (const change of await catalog.sync(spec))

@@ -171,6 +171,36 @@ export class ModelRegistry {
     await this.metadata.removeAlias(model, alias);
   }
 
+  /**
+   * Deletes a version no alias points to (FERRY_ARGUMENT_INVALID naming the alias otherwise),
+   * then its artifact unless another version, of any model, records the same artifact key.
+   * The version's number is never given out again.
+   * @example await registry.deleteVersion('fraud', 2);
+   */
+  async deleteVersion(model: string, version: number): Promise<{ artifactDeleted: boolean }> {
+    const target = await this.resolve({ model, version });
+    const holding = Object.entries(await this.metadata.getAliases(model))
+      .filter(([, v]) => v === version)
+      .map(([a]) => a);
+    const first = holding[0];
+    if (first !== undefined) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `cannot delete ${model}:${version}: alias ${holding.map((a) => `'${a}'`).join(', ')} points to it; ` +
+          `move it (ferry models alias set ${model} ${first} <version>) or remove it (ferry models alias rm ${model} ${first}) first`,
+      );
+    }
+    // The store checks the aliases again inside its transaction, so a racing `alias set` wins.
+    await this.metadata.deleteModelVersion(model, version);
+    for (const m of await this.metadata.listModels()) {
+      for (const v of await this.metadata.listModelVersions(m.name)) {
+        if (v.artifactKey === target.artifactKey) return { artifactDeleted: false };
+      }
+    }
+    await this.artifacts.delete(target.artifactKey);
+    return { artifactDeleted: true };
+  }
+
   private async unknownModel(model: string): Promise<FerryError> {
     const known = (await this.metadata.listModels()).map((m) => m.name);
     return new FerryError(
