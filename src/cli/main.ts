@@ -14,6 +14,7 @@ import { registerModels } from './models.js';
 import { registerMonitor } from './monitor.js';
 import { reportError } from './output.js';
 import { registerQuickstart } from './quickstart.js';
+import { registerRuns } from './runs.js';
 import { registerServe } from './serve.js';
 import { registerTrain } from './train.js';
 import { FERRY_VERSION } from '../version.js';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerMonitor(program);
   registerQuickstart(program);
+  registerRuns(program);
   exitOverrideAll(program);
   return program;
 }

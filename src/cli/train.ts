@@ -10,7 +10,13 @@ import type { Command } from 'commander';
 import type { Task } from '../core/model.js';
 import { readTable } from '../data/read.js';
 import { fileReferences } from '../data/validate/reference.js';
-import { runRecipeTrainingJob, runTrainingJob, type TrainingJobResult } from '../training/job.js';
+import {
+  runRecipeTrainingJob,
+  runTrainingJob,
+  type SearchSettings,
+  type TrainingJobResult,
+} from '../training/job.js';
+import { SEARCH_STRATEGIES, type SearchStrategy } from '../training/search.js';
 import { sha256File } from '../training/recipe-data.js';
 import { withWorkspace, type GlobalOptions } from './context.js';
 import { argumentError, printJson, printTable, progress } from './output.js';
@@ -25,6 +31,14 @@ interface TrainOptions extends GlobalOptions {
   readonly task?: string;
   readonly drop?: string;
   readonly seed?: string;
+  readonly models?: string;
+  readonly metric?: string;
+  readonly search?: string;
+  readonly trials?: string;
+  readonly timeBudget?: string;
+  readonly cv?: string;
+  readonly testFraction?: string;
+  readonly workers?: string;
 }
 
 export function registerTrain(program: Command): void {
@@ -54,6 +68,34 @@ export function registerTrain(program: Command): void {
     .option('--task <task>', 'classification or regression (inferred from the target when absent)')
     .option('--drop <columns>', 'comma-separated columns that are not features (ids, timestamps)')
     .option('--seed <n>', 'random seed for the split and the algorithms', '42')
+    .option(
+      '--models <list>',
+      'comma-separated algorithms to try: linear (alias logreg, ridge), gbdt, tree, rf (default linear,gbdt)',
+    )
+    .option(
+      '--metric <name>',
+      'selection metric: roc_auc, log_loss, accuracy, f1_macro; rmse, mae, r2 (default: roc_auc binary, log_loss multiclass, rmse regression)',
+    )
+    .option(
+      '--search <strategy>',
+      'defaults (each model once), grid, random (seeded) or halving (successive halving on rows)',
+      'defaults',
+    )
+    .option('--trials <n>', 'configurations per model for random and halving (default 10)')
+    .option(
+      '--time-budget <duration>',
+      'stop launching candidates after this long (90s, 2m, 500ms); each model still trains once',
+    )
+    .option(
+      '--cv <k>',
+      'k-fold cross-validation (stratified for classification); 1 for one hold-out split',
+    )
+    .option(
+      '--test-fraction <f>',
+      'share of rows set aside first as an untouched test split, scored once by the winner (not with --recipe, whose split decides)',
+      '0.2',
+    )
+    .option('--workers <n>', 'worker threads for candidates (0: in this thread; default: cores)')
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
@@ -63,6 +105,8 @@ Examples:
   ferry train --recipe fraud_training --target is_fraud --name fraud --drop card_id,ts
   ferry train --recipe fraud_training --data june.csv --target is_fraud --name fraud
   ferry train --vector fraud_v1 --name fraud
+  ferry train --data cars.csv --target mpg --name cars --models gbdt,rf,linear --search random --time-budget 60s
+  ferry train --data penguins.csv --target Species --name penguins --search halving --metric accuracy --cv 5
 
 With --recipe, the recipe runs as 'ferry data prep' would (validation and quarantine included);
 the model trains on its train and validation parts and is scored once on its test part. Filters
@@ -81,6 +125,7 @@ and drop_missing choose the training rows only: when serving, every row gets a p
             .filter(Boolean)
         : [];
       const say = progress(options);
+      const search = parseSearch(options);
       const sources = [options.data, options.recipe, options.vector].filter((s) => s !== undefined);
       if (options.vector !== undefined && sources.length > 1)
         throw argumentError(
@@ -89,14 +134,14 @@ and drop_missing choose the training rows only: when serving, every row gets a p
       if (options.labels !== undefined && options.vector === undefined)
         throw argumentError('--labels goes with --vector <feature_vector>');
       if (options.vector !== undefined) {
-        await trainOnVector(options, options.vector, { task, seed, drop, say });
+        await trainOnVector(options, options.vector, { task, seed, drop, say, search });
         return;
       }
       const target = options.target;
       if (target === undefined)
         throw argumentError('give --target <column>, the column to predict');
       if (options.recipe !== undefined) {
-        await trainOnRecipe(options, options.recipe, target, { task, seed, drop, say });
+        await trainOnRecipe(options, options.recipe, target, { task, seed, drop, say, search });
         return;
       }
       if (options.data === undefined) {
@@ -118,6 +163,7 @@ and drop_missing choose the training rows only: when serving, every row gets a p
           seed,
           drop,
           lineage: { data: path.resolve(data), dataSha256 },
+          search,
           onProgress: say,
         }),
       );
@@ -134,6 +180,7 @@ interface Settings {
   readonly seed: number;
   readonly drop: string[];
   readonly say: (message: string) => void;
+  readonly search: SearchSettings;
 }
 
 /**
@@ -172,6 +219,7 @@ async function trainOnVector(options: TrainOptions, vector: string, s: Settings)
         labels: record?.labels.source ?? null,
         labelsSha256: record?.labels.sha256 ?? null,
       },
+      search: s.search,
       onProgress: s.say,
     });
     return { job, dataset: built.dataset, rows: built.table.rowCount, record };
@@ -211,6 +259,7 @@ async function trainOnRecipe(
       ...(s.task ? { task: s.task } : {}),
       seed: s.seed,
       drop: s.drop,
+      search: withoutTestFraction(s.search),
       quarantine: ws.offline,
       resolveReference: fileReferences(
         ws.project.dir,
@@ -259,26 +308,116 @@ function summary(name: string, outcome: TrainingJobResult): Record<string, unkno
     task: result.signature.task,
     best: result.best,
     metrics: result.metrics,
+    validation: result.validation,
+    search: result.search,
+    test: result.test === null ? null : { rows: result.test.rows, metrics: result.test.metrics },
     candidates: result.candidates,
   };
 }
 
 function printOutcome(name: string, outcome: TrainingJobResult): void {
   const { result, version, promoted, run } = outcome;
-  const metricNames = [...new Set(result.candidates.flatMap((c) => Object.keys(c.metrics)))];
-  printTable(
-    ['candidate', ...metricNames, 'seconds', ''],
-    result.candidates.map((c) => [
-      c.name,
-      ...metricNames.map((m) => c.metrics[m]),
-      c.seconds,
-      c.name === result.best ? '<- best' : '',
-    ]),
-  );
+  printLeaderboard(result.candidates, result.best);
+  if (result.test !== null) {
+    const shown = Object.entries(result.test.metrics)
+      .map(([k, v]) => `${k}=${v.toFixed(4)}`)
+      .join(' ');
+    process.stdout.write(`\nTest score (once, on ${result.test.rows} rows): ${shown}\n`);
+  }
   process.stdout.write(
     `\nRegistered ${name} version ${version.version} (${result.best}, ${result.signature.task})` +
       `${promoted ? "; alias 'champion' points to it" : ''}. Run ${run.id}.\n`,
   );
+}
+
+/** The leaderboard as a table: one row per evaluated candidate, the winner marked. */
+export function printLeaderboard(
+  entries: readonly {
+    name: string;
+    metrics: Readonly<Record<string, number | null>>;
+    seconds: number;
+    rowFraction?: number;
+    error?: string;
+  }[],
+  best: string,
+): void {
+  const metricNames = [...new Set(entries.flatMap((c) => Object.keys(c.metrics)))];
+  const halving = entries.some((c) => (c.rowFraction ?? 1) < 1);
+  printTable(
+    ['candidate', ...metricNames, 'seconds', ...(halving ? ['rows'] : []), ''],
+    entries.map((c) => [
+      c.name,
+      ...metricNames.map((m) => c.metrics[m]),
+      c.seconds,
+      ...(halving ? [`${Math.round((c.rowFraction ?? 1) * 100)}%`] : []),
+      c.error !== undefined
+        ? `failed: ${c.error}`
+        : c.name === best &&
+            (c.rowFraction ?? 1) === Math.max(...entries.map((e) => e.rowFraction ?? 1))
+          ? '<- best'
+          : '',
+    ]),
+  );
+}
+
+/**
+ * A duration: `90s`, `2m`, `1h`, `500ms`, or a number of seconds.
+ * @example parseDuration('2m') // 120000
+ */
+export function parseDuration(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const ms = match ? Number(match[1]) * unit[(match[2] ?? 's') as keyof typeof unit] : NaN;
+  if (!(ms > 0)) {
+    throw argumentError(`--time-budget must be a duration such as 60s, 2m or 500ms; got '${text}'`);
+  }
+  return ms;
+}
+
+function parseSearch(options: TrainOptions): SearchSettings {
+  const integer = (flag: string, value: string, min: number): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw argumentError(`${flag} must be a whole number of at least ${min}, got '${value}'`);
+    }
+    return n;
+  };
+  const strategy = options.search ?? 'defaults';
+  if (!SEARCH_STRATEGIES.includes(strategy as SearchStrategy)) {
+    throw argumentError(
+      `--search must be one of ${SEARCH_STRATEGIES.join(', ')}, got '${strategy}'`,
+    );
+  }
+  const testFraction = Number(options.testFraction ?? '0.2');
+  if (!(testFraction >= 0 && testFraction < 1)) {
+    throw argumentError(
+      `--test-fraction must be at least 0 and below 1, got '${options.testFraction}'`,
+    );
+  }
+  return {
+    search: strategy as SearchStrategy,
+    testFraction,
+    ...(options.models === undefined
+      ? {}
+      : {
+          models: options.models
+            .split(',')
+            .map((m) => m.trim())
+            .filter(Boolean),
+        }),
+    ...(options.metric === undefined ? {} : { metric: options.metric }),
+    ...(options.trials === undefined ? {} : { trials: integer('--trials', options.trials, 1) }),
+    ...(options.timeBudget === undefined
+      ? {}
+      : { timeBudgetMs: parseDuration(options.timeBudget) }),
+    ...(options.cv === undefined ? {} : { cv: integer('--cv', options.cv, 1) }),
+    ...(options.workers === undefined ? {} : { workers: integer('--workers', options.workers, 0) }),
+  };
+}
+
+function withoutTestFraction(search: SearchSettings): Omit<SearchSettings, 'testFraction'> {
+  const { testFraction: _ignored, ...rest } = search;
+  return rest;
 }
 
 function parseTask(task: string | undefined): Task | undefined {

@@ -1,4 +1,11 @@
-export { loadProject, defineProject, parseProjectSpec, findConfigFile, windowMs, type Project } from './load.js';
+export {
+  loadProject,
+  defineProject,
+  parseProjectSpec,
+  findConfigFile,
+  windowMs,
+  type Project,
+} from './load.js';
 export {
   parseDuration,
   projectSchema,

@@ -11,6 +11,9 @@
  * takes no separate validation set. The test part is kept out of all of it and scored once, by
  * the selected model, as `test_<metric>`.
  */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ProjectSpec } from '../config/schema.js';
 import type { JsonObject } from '../core/json.js';
 import type { Label, ModelInput, ModelSignature, Task } from '../core/model.js';
@@ -35,7 +38,57 @@ import {
 import { toNumber } from './preprocess.js';
 import { prepareRecipeData, profileRawInputs, sha256File } from './recipe-data.js';
 import { recipeInputs, trainingOnlySteps } from './recipe-model.js';
-import { trainModel, type TrainResult } from './train.js';
+import { trainModel, type TrainOptions, type TrainResult } from './train.js';
+
+/** How candidates are searched and validated; see `TrainOptions`. */
+export type SearchSettings = Pick<
+  TrainOptions,
+  | 'models'
+  | 'metric'
+  | 'search'
+  | 'trials'
+  | 'timeBudgetMs'
+  | 'cv'
+  | 'testFraction'
+  | 'workers'
+  | 'onSearchProgress'
+>;
+
+/** The search settings as recorded in a run (what reproduces it), JSON only. */
+function searchParams(s: SearchSettings | undefined): JsonObject {
+  return {
+    models: s?.models ? [...s.models] : null,
+    metric: s?.metric ?? null,
+    search: s?.search ?? 'defaults',
+    trials: s?.trials ?? null,
+    timeBudgetMs: s?.timeBudgetMs ?? null,
+    cv: s?.cv ?? null,
+    testFraction: s?.testFraction ?? 0,
+  };
+}
+
+let commit: string | null | undefined;
+
+/**
+ * The git commit of Ferry's own source tree, when it runs from a checkout (null otherwise):
+ * with the version, the code a run can be reproduced with.
+ */
+export function codeVersion(): { ferry: string; commit: string | null } {
+  if (commit === undefined) {
+    try {
+      commit = execFileSync('git', ['rev-parse', 'HEAD'], {
+        cwd: path.dirname(fileURLToPath(import.meta.url)),
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 5000,
+        encoding: 'utf8',
+      }).trim();
+      if (!/^[0-9a-f]{40}$/.test(commit)) commit = null;
+    } catch {
+      commit = null;
+    }
+  }
+  return { ferry: FERRY_VERSION, commit };
+}
 
 export interface TrainingJobOptions {
   readonly table: Table;
@@ -48,6 +101,8 @@ export interface TrainingJobOptions {
   readonly drop?: readonly string[];
   /** Where the data came from: file and hash, feature vector, dataset. */
   readonly lineage?: JsonObject;
+  /** Candidates, search strategy, budget, validation and test split. */
+  readonly search?: SearchSettings;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -76,7 +131,10 @@ export async function runTrainingJob(
     seed: options.seed ?? 42,
     drop: [...drop],
     rows: table.rowCount,
+    ...searchParams(options.search),
+    dataSha256: typeof options.lineage?.dataSha256 === 'string' ? options.lineage.dataSha256 : null,
     ferryVersion: FERRY_VERSION,
+    codeVersion: codeVersion().commit,
   };
   const run = await metadata.createRun({ kind: 'training', name: options.model, params });
   try {
@@ -84,16 +142,25 @@ export async function runTrainingJob(
       target: options.target,
       ...(options.task ? { task: options.task } : {}),
       seed: options.seed ?? 42,
+      ...options.search,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
+    const testMetrics = Object.fromEntries(
+      Object.entries(result.test?.metrics ?? {})
+        .filter(([, v]) => Number.isFinite(v))
+        .map(([k, v]) => [`test_${k}`, v]),
+    );
     return await registerAndFinish(metadata, registry, run, result, {
       model: options.model,
       artifact: result.artifact,
       signature: result.signature,
-      metrics: result.metrics,
+      metrics: { ...result.metrics, ...testMetrics },
       lineage: options.lineage ?? {},
       profile: profileTable(table),
-      outputs: {},
+      outputs: {
+        test:
+          result.test === null ? null : { rows: result.test.rows, metrics: result.test.metrics },
+      },
     });
   } catch (error) {
     await failRun(metadata, run, error);
@@ -151,16 +218,29 @@ async function registerAndFinish(
       model: r.model,
       version: version.version,
       best: result.best,
+      validation: { ...result.validation },
+      search: { ...result.search, models: [...result.search.models] },
       leaderboard: result.candidates.map((c) => ({
         name: c.name,
+        algorithm: c.algorithm,
         params: c.params,
-        metrics: c.metrics,
+        metrics: finiteMetrics(c.metrics),
         seconds: c.seconds,
+        rung: c.rung,
+        rowFraction: c.rowFraction,
+        ...(c.error === undefined ? {} : { error: c.error }),
       })),
       ...r.outputs,
     },
   });
   return { run: finished, result, version, promoted };
+}
+
+/** JSON has no NaN: a metric undefined for the data (AUC of one class) is recorded as null. */
+function finiteMetrics(metrics: Record<string, number>): JsonObject {
+  return Object.fromEntries(
+    Object.entries(metrics).map(([k, v]) => [k, Number.isFinite(v) ? v : null]),
+  );
 }
 
 async function failRun(metadata: MetadataStore, run: Run, error: unknown): Promise<void> {
@@ -188,6 +268,8 @@ export interface RecipeTrainingJobOptions {
   /** Where rows set aside by the recipe's `quarantine` rule set go. */
   readonly quarantine?: OfflineStore;
   readonly resolveReference?: ResolveReference;
+  /** Candidates, search strategy and budget (the recipe's own split is the test part). */
+  readonly search?: Omit<SearchSettings, 'testFraction'>;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -246,7 +328,9 @@ export async function runRecipeTrainingJob(
       drop: [...drop],
       recipe: options.recipe,
       data: options.data ?? null,
+      ...searchParams(options.search),
       ferryVersion: FERRY_VERSION,
+      codeVersion: codeVersion().commit,
     },
   });
   try {
@@ -272,6 +356,7 @@ export async function runRecipeTrainingJob(
       target: options.target,
       ...(options.task ? { task: options.task } : {}),
       seed,
+      ...options.search,
       onProgress: say,
     });
     const prepared = decodeNativeModel(result.artifact);

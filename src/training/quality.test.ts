@@ -9,7 +9,10 @@
  * XGBoost (+5%); on seed 7 below, 2.50 against 2.42 (+3%). The gap comes from choosing the
  * boosting rounds by cross-validation on so few rows (validation curves are flat within noise;
  * XGBoost's fixed 200 rounds happen to suit this data): Ferry's booster run with XGBoost's fixed
- * recipe scores 2.67 on the same ten splits. The regression gate is therefore 5%, not 1%.
+ * recipe scores 2.67 on the same ten splits. Hyperparameter search does not close it either
+ * (same ten splits, 75% train): random search over linear, gbdt and rf with 10 trials each, 2.77;
+ * successive halving with 20 each, 2.75; the configurations' cross-validation scores differ by
+ * less than their noise at this size. The regression gate is therefore 5%, not 1%.
  * On penguins Ferry is at or above XGBoost (mean accuracy 0.990 against 0.986 over seeds 1-10).
  */
 import fs from 'node:fs';

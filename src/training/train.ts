@@ -1,36 +1,48 @@
 /**
- * Model training and selection: from a Table and a target column to the better of a linear
- * model and gradient-boosted trees, returned as a native model artifact. Deterministic for a seed.
+ * Model training and selection: from a Table and a target column to the best of the candidate
+ * algorithms (`candidates.ts`), tuned by a search (`search.ts`), returned as a native model
+ * artifact. Deterministic for a seed (a time budget aside, which decides how many run).
  *
- * Validation: up to `CROSS_VALIDATION_MAX_ROWS` rows, candidates are compared by k-fold
- * cross-validation (k = 1 / validationFraction, so 5 folds by default) on out-of-fold
- * predictions, the boosting rounds are chosen on the mean validation curve of the folds, and the
- * winner is refitted on all rows. A single 20% hold-out is too noisy at that size to tell models
- * apart or to pick the rounds. Above it, one seeded hold-out split is used and the model trained
- * on the rest is the artifact (unless `refit`).
+ * Order of work: the target is encoded and the task inferred; an untouched test split is carved
+ * out first when `testFraction` > 0; candidates are validated on the remaining rows, by k-fold
+ * cross-validation (stratified by class) up to `CROSS_VALIDATION_MAX_ROWS` rows or with `cv`,
+ * else on one seeded hold-out split; the winner is refitted (on all selection rows under
+ * cross-validation or `refit`, else on the hold-out's training part, which rebuilds the very
+ * model validated) and scored once on the test split. Test metrics are reported apart from
+ * validation metrics and never take part in a choice.
+ *
+ * Why cross-validation on small data: a single 20% hold-out is too noisy at that size to tell
+ * models apart or to pick the boosting rounds, which are chosen on the mean validation curve of
+ * the folds.
  *
  * Selection metric: ROC AUC for binary classification, log loss for multiclass (a proper score
- * that still separates models when accuracy ties), RMSE for regression. Ties fall back to log
- * loss (binary), accuracy (multiclass) or MAE (regression).
+ * that still separates models when accuracy ties), RMSE for regression, or the `metric` named.
+ * Ties fall back to log loss (binary), accuracy (multiclass) or MAE (regression).
  */
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { availableParallelism } from 'node:os';
 import type { Label, ModelInput, ModelSignature, Task } from '../core/model.js';
 import { getColumn, takeRows, type Column, type Scalar, type Table } from '../core/table.js';
 import { FerryError } from '../errors/index.js';
-import { fitGbdt, truncateForest, type GbdtModel, type GbdtOptions } from './algorithms/gbdt.js';
-import { fitLogistic, fitRidge } from './algorithms/linear.js';
+import type { GbdtOptions } from './algorithms/gbdt.js';
 import type { Objective } from './algorithms/objective.js';
+import { DEFAULT_MODELS, resolveCandidates, type ParamValue, type Params } from './candidates.js';
+import { fitDocument, type Problem, type SelectionData } from './evaluate.js';
 import { classificationMetrics, regressionMetrics } from './metrics.js';
+import { encodeNativeModel, NativePredictor } from './native-model.js';
+import { toNumber } from './preprocess.js';
 import {
-  encodeNativeModel,
-  NATIVE_FORMAT,
-  NATIVE_FORMAT_VERSION,
-  NativePredictor,
-  type AlgorithmModel,
-  type NativeModelDocument,
-} from './native-model.js';
-import { fit, toNumber, transform } from './preprocess.js';
+  DEFAULT_TRIALS,
+  planCandidates,
+  runSearch,
+  SEARCH_STRATEGIES,
+  selectionKeys,
+  type CandidateConfig,
+  type LeaderboardEntry,
+  type SearchProgress,
+  type SearchStrategy,
+} from './search.js';
 import { holdoutSplit, kFolds, type Fold } from './split.js';
+import { inProcessExecutor, workerExecutor, type Executor } from './worker-pool.js';
 
 /** Boosting settings a caller may override. */
 export type GbdtSettings = Partial<
@@ -58,6 +70,17 @@ export const GBDT_DEFAULTS: Required<GbdtSettings> = {
   earlyStoppingRounds: 20,
 };
 
+const GBDT_PARAM_NAMES: Readonly<Record<keyof GbdtSettings, string>> = {
+  learningRate: 'learning_rate',
+  maxDepth: 'max_depth',
+  maxLeaves: 'max_leaves',
+  minChildWeight: 'min_child_weight',
+  lambda: 'lambda',
+  subsample: 'subsample',
+  maxRounds: 'max_rounds',
+  earlyStoppingRounds: 'early_stopping_rounds',
+};
+
 /** Tables up to this many rows (after dropping null targets) are cross-validated. */
 export const CROSS_VALIDATION_MAX_ROWS = 5000;
 
@@ -69,23 +92,48 @@ export interface TrainOptions {
   /** Share of rows held out (default 0.2); cross-validation uses round(1 / fraction) folds. */
   readonly validationFraction?: number;
   /**
+   * Folds of cross-validation, whatever the size of the data (2 or more); 1 for one hold-out
+   * split. Default: round(1 / validationFraction) folds up to `CROSS_VALIDATION_MAX_ROWS` rows,
+   * a hold-out above.
+   */
+  readonly cv?: number;
+  /**
+   * Share of rows carved out first as an untouched test split, scored once by the winner
+   * (default 0: no test split; a recipe's or the caller's own test part plays that role).
+   */
+  readonly testFraction?: number;
+  /**
    * With a hold-out split, retrain the winner on all rows (train + validation) with the settings
    * validation chose. Default false: on data that large, the extra rows add little and the
    * artifact stays the very model the metrics describe. Cross-validation always refits.
    */
   readonly refit?: boolean;
-  /** Overrides of `GBDT_DEFAULTS`. */
+  /** Algorithms to try, by id or alias (`linear`, `logreg`, `gbdt`); default linear and gbdt. */
+  readonly models?: readonly string[];
+  /** How to choose configurations; default 'defaults' (each algorithm once, at its defaults). */
+  readonly search?: SearchStrategy;
+  /** Configurations per algorithm for random search and successive halving (default 10). */
+  readonly trials?: number;
+  /** Selection metric (`rmse`, `roc_auc`, ...); default by task, see the header. */
+  readonly metric?: string;
+  /** Stop launching candidates past this many milliseconds (each algorithm still trains once). */
+  readonly timeBudgetMs?: number;
+  /**
+   * Worker threads for candidates; 0 evaluates in this thread. Default: 0 for the 'defaults'
+   * search, else the number of cores (at most 4).
+   */
+  readonly workers?: number;
+  /** Milliseconds, for the time budget and fit times; default `performance.now`. */
+  readonly clock?: () => number;
+  /** Overrides of `GBDT_DEFAULTS` applied to every boosting candidate. */
   readonly gbdt?: GbdtSettings;
   readonly onProgress?: (message: string) => void;
+  /** Called after every candidate: n of N, best so far, time left. */
+  readonly onSearchProgress?: (progress: SearchProgress) => void;
 }
 
-export interface TrainCandidate {
-  readonly name: string;
-  readonly params: Record<string, number | string>;
-  /** Validation metrics (out-of-fold under cross-validation). */
-  readonly metrics: Record<string, number>;
-  readonly seconds: number;
-}
+/** A leaderboard row: one evaluated configuration. */
+export type TrainCandidate = LeaderboardEntry;
 
 export interface ValidationInfo {
   readonly method: 'holdout' | 'cross_validation';
@@ -95,14 +143,40 @@ export interface ValidationInfo {
   readonly rows: number;
 }
 
+export interface SearchInfo {
+  readonly strategy: SearchStrategy;
+  readonly metric: string;
+  readonly models: readonly string[];
+  /** Configurations planned, and evaluations launched (halving re-evaluates survivors). */
+  readonly planned: number;
+  readonly launched: number;
+  readonly budgetExhausted: boolean;
+  readonly timeBudgetMs: number | null;
+  /** Where candidates ran: worker threads, or this thread. */
+  readonly executor: 'workers' | 'in-process';
+  readonly workers: number;
+}
+
+export interface TestScore {
+  /** Rows of the test split. */
+  readonly rows: number;
+  readonly metrics: Record<string, number>;
+  /** Row numbers of the test split in the table trained on (after null targets are dropped). */
+  readonly indices: readonly number[];
+}
+
 export interface TrainResult {
   readonly signature: ModelSignature;
+  /** The leaderboard: every candidate evaluated, in plan order. */
   readonly candidates: TrainCandidate[];
   /** Name of the selected candidate. */
   readonly best: string;
   /** Validation metrics of the selected candidate. */
   readonly metrics: Record<string, number>;
   readonly validation: ValidationInfo;
+  readonly search: SearchInfo;
+  /** The winner scored once on the test split; null without one. */
+  readonly test: TestScore | null;
   /** The native model (JSON bytes, see `native-model.ts`). */
   readonly artifact: Uint8Array;
 }
@@ -141,203 +215,12 @@ function compareLabels(a: Label, b: Label): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-interface Problem {
-  readonly task: Task;
-  readonly objective: Objective;
-  readonly nClasses: number;
-  /** Regression values or class indices, one per row of the table being fitted. */
-  readonly y: Float64Array;
-}
-
-function subProblem(problem: Problem, rows: Uint32Array): Problem {
-  return { ...problem, y: Float64Array.from(rows, (i) => problem.y[i] as number) };
-}
-
-type CandidateKind = 'linear' | 'gbdt';
-
-interface FitContext {
-  readonly signature: ModelSignature;
-  readonly seed: number;
-  readonly gbdt: Required<GbdtSettings>;
-}
-
-interface Fitted {
-  readonly doc: NativeModelDocument;
-  readonly params: Record<string, number | string>;
-  readonly validationLoss: readonly number[];
-}
-
-function candidateName(kind: CandidateKind, task: Task): string {
-  if (kind === 'gbdt') return 'gbdt';
-  return task === 'classification' ? 'logistic_regression' : 'ridge_regression';
-}
-
-function fitCandidate(
-  kind: CandidateKind,
-  context: FitContext,
-  table: Table,
-  problem: Problem,
-  validation: { table: Table; y: Float64Array } | null,
-  rounds: number | null,
-): Fitted {
-  const { signature, seed, gbdt } = context;
-  const { objective, nClasses, y } = problem;
-  const mode = kind === 'linear' ? 'linear' : 'tree';
-  // Ordering categories by their mean target helps trees; it is only defined for one output.
-  const preprocess = fit(table, signature.inputs, {
-    mode,
-    ...(mode === 'tree' && objective !== 'multiclass' ? { target: y } : {}),
-  });
-  const x = transform(preprocess, table);
-  let model: AlgorithmModel;
-  let params: Record<string, number | string>;
-  let validationLoss: readonly number[] = [];
-  if (kind === 'linear') {
-    if (objective === 'regression') {
-      model = fitRidge(x, y, { alpha: 1 });
-      params = { alpha: 1 };
-    } else {
-      // C = 1 in scikit-learn's terms, whatever the number of rows.
-      const l2 = 1 / x.rows;
-      model = fitLogistic(x, Int32Array.from(y), nClasses, { l2 });
-      params = { C: 1, solver: 'lbfgs' };
-    }
-  } else {
-    const result = fitGbdt(x, y, {
-      objective,
-      nClasses,
-      seed,
-      ...gbdt,
-      ...(rounds === null ? {} : { maxRounds: rounds }),
-      ...(validation === null
-        ? {}
-        : {
-            validation: { x: transform(preprocess, validation.table), y: validation.y },
-            keepAllRounds: true,
-          }),
-    });
-    model = result.model;
-    validationLoss = result.validationLoss;
-    params = {
-      learning_rate: gbdt.learningRate,
-      max_depth: gbdt.maxDepth,
-      max_leaves: gbdt.maxLeaves,
-      min_child_weight: gbdt.minChildWeight,
-      lambda: gbdt.lambda,
-      subsample: gbdt.subsample,
-      rounds: result.model.rounds,
-    };
-  }
-  const doc: NativeModelDocument = {
-    format: NATIVE_FORMAT,
-    version: NATIVE_FORMAT_VERSION,
-    signature,
-    preprocess,
-    model,
-  };
-  return { doc, params, validationLoss };
-}
-
-/** The round count with the lowest validation loss averaged over folds (weighted by rows). */
-function chooseRounds(curves: readonly (readonly number[])[], weights: readonly number[]): number {
-  const length = Math.min(...curves.map((c) => c.length));
-  let best = 0;
-  let bestLoss = Infinity;
-  for (let r = 0; r < length; r++) {
-    let loss = 0;
-    curves.forEach((c, f) => (loss += (c[r] as number) * (weights[f] as number)));
-    if (loss < bestLoss) {
-      bestLoss = loss;
-      best = r;
-    }
-  }
-  return best + 1;
-}
-
-interface Evaluation {
-  readonly metrics: Record<string, number>;
-  readonly params: Record<string, number | string>;
-  /** Boosting rounds validation chose (gbdt only). */
-  readonly rounds: number | null;
-  /** The model of each fold, cut to `rounds`. */
-  readonly docs: NativeModelDocument[];
-}
-
-/** Fits a candidate on every fold and measures it on the rows each fold held out. */
-function validateCandidate(
-  kind: CandidateKind,
-  context: FitContext,
-  data: Table,
-  problem: Problem,
-  folds: readonly Fold[],
-): Evaluation {
-  const parts = folds.map((fold) => {
-    const valid = takeRows(data, fold.valid);
-    const validProblem = subProblem(problem, fold.valid);
-    const fitted = fitCandidate(
-      kind,
-      context,
-      takeRows(data, fold.train),
-      subProblem(problem, fold.train),
-      { table: valid, y: validProblem.y },
-      null,
-    );
-    return { fitted, valid, validProblem };
-  });
-  let rounds: number | null = null;
-  let docs = parts.map((p) => p.fitted.doc);
-  if (kind === 'gbdt') {
-    rounds = chooseRounds(
-      parts.map((p) => p.fitted.validationLoss),
-      folds.map((f) => f.valid.length),
-    );
-    const r = rounds;
-    docs = docs.map((d) => ({ ...d, model: truncateForest(d.model as GbdtModel, r) }));
-  }
-  // Out-of-fold predictions, in fold order, against the matching labels.
-  const rows = folds.reduce((s, f) => s + f.valid.length, 0);
-  const actual = new Float64Array(rows);
-  const k = problem.nClasses;
-  const values = new Float64Array(problem.task === 'regression' ? rows : rows * k);
-  let offset = 0;
-  parts.forEach((part, f) => {
-    const prediction = new NativePredictor(docs[f] as NativeModelDocument).predict(part.valid);
-    actual.set(part.validProblem.y, offset);
-    if (problem.task === 'regression') values.set(prediction.predict as number[], offset);
-    else values.set(prediction.proba as Float64Array, offset * k);
-    offset += part.valid.rowCount;
-  });
-  const metrics =
-    problem.task === 'regression'
-      ? regressionMetrics(actual, values)
-      : classificationMetrics(actual, values, k);
-  const params = { ...(parts[0] as (typeof parts)[number]).fitted.params };
-  if (rounds !== null) params.rounds = rounds;
-  return { metrics, params, rounds, docs };
-}
-
-/** Negative when `a` is the better candidate. NaN scores lose. */
-function compareMetrics(
-  a: Record<string, number>,
-  b: Record<string, number>,
-  keys: readonly (readonly [string, boolean])[],
-): number {
-  for (const [key, higherIsBetter] of keys) {
-    const x = a[key] ?? NaN;
-    const y = b[key] ?? NaN;
-    if (Number.isNaN(x) && Number.isNaN(y)) continue;
-    if (Number.isNaN(x)) return 1;
-    if (Number.isNaN(y)) return -1;
-    if (x !== y) return (higherIsBetter ? y > x : x > y) ? 1 : -1;
-  }
-  return 0;
-}
-
 /**
- * Trains a logistic/ridge model and gradient-boosted trees, selects the better one by
- * validation, and returns it as a native artifact with its signature and metrics.
+ * Trains the candidate algorithms (logistic/ridge and gradient-boosted trees by default), tunes
+ * them with the chosen search, selects the best by validation, and returns it as a native
+ * artifact with its signature, validation metrics, leaderboard and (with a test split) test score.
  * @example
- * const result = await trainModel(table, { target: 'is_fraud', seed: 7, onProgress: console.log });
+ * const result = await trainModel(table, { target: 'is_fraud', seed: 7, search: 'random', timeBudgetMs: 60_000 });
  * const model = await nativeRuntime.load(result.artifact);
  */
 export async function trainModel(table: Table, options: TrainOptions): Promise<TrainResult> {
@@ -350,6 +233,7 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
       `validationFraction must be between 0 and 1 (exclusive), got ${fraction}`,
     );
   }
+  checkSearchOptions(options);
   const targetColumn = getColumn(table, options.target);
   if (targetColumn === undefined) {
     const columns = table.columns.map((c) => c.name);
@@ -439,10 +323,32 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
       : `task: regression of '${options.target}'`,
   );
 
-  const crossValidate = n <= CROSS_VALIDATION_MAX_ROWS;
+  const keys = selectionKeys(task, objective === 'multiclass', options.metric);
+  const definitions = resolveCandidates(options.models ?? DEFAULT_MODELS);
+
+  // The test split comes out first: nothing below ever sees its rows.
+  const testFraction = options.testFraction ?? 0;
+  let selectRows: Uint32Array | null = null;
+  let testRows: Uint32Array | null = null;
+  if (testFraction > 0) {
+    const carved = holdoutSplit(n, labels, nClasses, testFraction, seed + 104729);
+    selectRows = carved.train;
+    testRows = carved.valid;
+    progress(`test split: ${testRows.length} rows set aside, scored once by the winner`);
+  }
+  const selection = selectRows === null ? data : takeRows(data, selectRows);
+  const selectionY = selectRows === null ? y : Float64Array.from(selectRows, (i) => y[i] as number);
+  const selectionLabels =
+    labels === null || selectRows === null
+      ? labels
+      : Int32Array.from(selectRows, (i) => labels[i] as number);
+  const m = selection.rowCount;
+
+  const crossValidate = options.cv === undefined ? m <= CROSS_VALIDATION_MAX_ROWS : options.cv >= 2;
+  const k = options.cv !== undefined && options.cv >= 2 ? options.cv : Math.round(1 / fraction);
   const folds = crossValidate
-    ? kFolds(n, labels, nClasses, Math.round(1 / fraction), seed)
-    : [holdoutSplit(n, labels, nClasses, fraction, seed)];
+    ? kFolds(m, selectionLabels, nClasses, k, seed)
+    : [holdoutSplit(m, selectionLabels, nClasses, fraction, seed)];
   const validation: ValidationInfo = {
     method: crossValidate ? 'cross_validation' : 'holdout',
     folds: folds.length,
@@ -450,72 +356,165 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
   };
   progress(
     crossValidate
-      ? `validation: ${folds.length}-fold cross-validation over ${n} rows (seed ${seed})`
+      ? `validation: ${folds.length}-fold cross-validation over ${m} rows (seed ${seed})`
       : `validation: ${(folds[0] as Fold).train.length} training rows, ${validation.rows} held out (seed ${seed})`,
   );
 
-  const selection: (readonly [string, boolean])[] =
-    task === 'regression'
-      ? [
-          ['rmse', false],
-          ['mae', false],
-        ]
-      : objective === 'binary'
-        ? [
-            ['roc_auc', true],
-            ['log_loss', false],
-          ]
-        : [
-            ['log_loss', false],
-            ['accuracy', true],
-          ];
+  const problem: Problem = { task, objective, nClasses, y: selectionY };
+  const selectionData: SelectionData = { table: selection, signature, problem, folds, seed };
+  const strategy = options.search ?? 'defaults';
+  const trials = options.trials ?? DEFAULT_TRIALS;
+  let plan = planCandidates(definitions, task, strategy, trials, seed);
+  const overrides = gbdtOverrides(options.gbdt);
+  if (Object.keys(overrides).length > 0) {
+    plan = plan.map((c): CandidateConfig =>
+      c.algorithm === 'gbdt' ? { ...c, params: { ...c.params, ...overrides } } : c,
+    );
+  }
+  const workers =
+    options.workers ?? (strategy === 'defaults' ? 0 : Math.min(4, availableParallelism()));
+  const executor: Executor =
+    workers > 0 ? workerExecutor(selectionData, workers) : inProcessExecutor(selectionData);
+  const metric = keys[0]?.[0] ?? '';
+  progress(
+    `search: ${strategy} over ${definitions.map((d) => d.id).join(', ')}, ${plan.length} configurations` +
+      `${options.timeBudgetMs === undefined ? '' : `, budget ${formatSeconds(options.timeBudgetMs)}`}` +
+      `, selecting on ${metric}${workers > 0 ? ` (${workers} workers)` : ''}`,
+  );
+  const meanTrainRows = folds.reduce((s, f) => s + f.train.length, 0) / folds.length;
+  let outcome;
+  let ranOn: 'workers' | 'in-process';
+  try {
+    outcome = await runSearch(plan, executor, {
+      strategy,
+      keys,
+      trainRows: meanTrainRows,
+      ...(options.timeBudgetMs === undefined ? {} : { timeBudgetMs: options.timeBudgetMs }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      onProgress: (p) => {
+        const e = p.entry;
+        const shown =
+          e.error === undefined
+            ? Object.entries(e.metrics)
+                .map(([key, v]) => `${key}=${v.toFixed(4)}`)
+                .join(' ')
+            : `failed: ${e.error}`;
+        const rows = e.rowFraction < 1 ? `, ${Math.round(e.rowFraction * 100)}% of rows` : '';
+        const bestShown =
+          p.best === null
+            ? ''
+            : `; best ${p.best.name} ${metric}=${(p.best.metrics[metric] ?? NaN).toFixed(4)}`;
+        const left = p.timeLeftMs === null ? '' : `; ${formatSeconds(p.timeLeftMs)} left`;
+        progress(
+          `candidate ${p.done}/${p.total} ${e.name}: ${shown} (${e.seconds.toFixed(2)} s${rows})${bestShown}${left}`,
+        );
+        options.onSearchProgress?.(p);
+      },
+    });
+    ranOn = executor.kind();
+  } finally {
+    await executor.close();
+  }
+  if (outcome.budgetExhausted) {
+    progress(
+      `time budget reached: ${outcome.launched} of ${outcome.planned} configurations launched`,
+    );
+  }
+  const best = outcome.best;
+  progress(`selected ${best.name} by ${metric}`);
 
-  const context: FitContext = { signature, seed, gbdt: { ...GBDT_DEFAULTS, ...options.gbdt } };
-  const problem: Problem = { task, objective, nClasses, y };
-  const candidates: TrainCandidate[] = [];
-  const evaluations = new Map<string, Evaluation>();
-  const failures: string[] = [];
-  for (const kind of ['linear', 'gbdt'] as const) {
-    const name = candidateName(kind, task);
-    await yieldToEventLoop();
-    const started = performance.now();
-    try {
-      const evaluation = validateCandidate(kind, context, data, problem, folds);
-      const seconds = (performance.now() - started) / 1000;
-      candidates.push({ name, params: evaluation.params, metrics: evaluation.metrics, seconds });
-      evaluations.set(name, evaluation);
-      const shown = Object.entries(evaluation.metrics)
+  // Refit the winner: the rounds validation chose are fixed, nothing is early-stopped again.
+  const rounds = typeof best.params.rounds === 'number' ? best.params.rounds : null;
+  const fitParams: Record<string, ParamValue> = { ...best.params };
+  delete fitParams.rounds;
+  const all = crossValidate || options.refit === true;
+  const fitRows = all ? null : (folds[0] as Fold).train;
+  if (all) progress(`refitting ${best.name} on all ${m} selection rows`);
+  const final = fitDocument(
+    fitRows === null ? selection : takeRows(selection, fitRows),
+    signature,
+    fitRows === null
+      ? problem
+      : { ...problem, y: Float64Array.from(fitRows, (i) => selectionY[i] as number) },
+    seed,
+    best.algorithm,
+    fitParams as Params,
+    null,
+    rounds,
+  ).doc;
+
+  let test: TestScore | null = null;
+  if (testRows !== null && testRows.length > 0) {
+    const prediction = new NativePredictor(final).predict(takeRows(data, testRows));
+    const actual = Float64Array.from(testRows, (i) => y[i] as number);
+    const metrics =
+      task === 'regression'
+        ? regressionMetrics(actual, prediction.predict as number[])
+        : classificationMetrics(actual, prediction.proba as Float64Array, nClasses);
+    test = { rows: testRows.length, metrics, indices: [...testRows] };
+    progress(
+      `test (once, ${testRows.length} rows): ${Object.entries(metrics)
         .map(([key, v]) => `${key}=${v.toFixed(4)}`)
-        .join(' ');
-      progress(`${name}: ${shown} (${seconds.toFixed(2)} s)`);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      failures.push(`${name}: ${reason}`);
-      progress(`${name} failed: ${reason}`);
-    }
-  }
-  if (candidates.length === 0) {
-    throw new FerryError('FERRY_TRAINING_FAILED', `every candidate failed: ${failures.join('; ')}`);
-  }
-  const best = [...candidates].sort((a, b) =>
-    compareMetrics(a.metrics, b.metrics, selection),
-  )[0] as TrainCandidate;
-  progress(`selected ${best.name} by ${selection[0]?.[0]}`);
-
-  const evaluation = evaluations.get(best.name) as Evaluation;
-  let doc = evaluation.docs[0] as NativeModelDocument;
-  if (crossValidate || options.refit === true) {
-    progress(`refitting ${best.name} on all ${n} rows`);
-    await yieldToEventLoop();
-    const kind: CandidateKind = best.name === 'gbdt' ? 'gbdt' : 'linear';
-    doc = fitCandidate(kind, context, data, problem, null, evaluation.rounds).doc;
+        .join(' ')}`,
+    );
   }
   return {
     signature,
-    candidates,
+    candidates: outcome.leaderboard,
     best: best.name,
     metrics: best.metrics,
     validation,
-    artifact: encodeNativeModel(doc),
+    search: {
+      strategy,
+      metric,
+      models: definitions.map((d) => d.id),
+      planned: outcome.planned,
+      launched: outcome.launched,
+      budgetExhausted: outcome.budgetExhausted,
+      timeBudgetMs: options.timeBudgetMs ?? null,
+      executor: ranOn,
+      workers,
+    },
+    test,
+    artifact: encodeNativeModel(final),
   };
+}
+
+function checkSearchOptions(options: TrainOptions): void {
+  const bad = (message: string): never => {
+    throw new FerryError('FERRY_ARGUMENT_INVALID', message);
+  };
+  const t = options.testFraction;
+  if (t !== undefined && !(t >= 0 && t < 1)) bad(`testFraction must be in [0, 1), got ${t}`);
+  const cv = options.cv;
+  if (cv !== undefined && !(Number.isInteger(cv) && cv >= 1)) {
+    bad(`cv must be a whole number of folds (2 or more), or 1 for a hold-out split; got ${cv}`);
+  }
+  const trials = options.trials;
+  if (trials !== undefined && !(Number.isInteger(trials) && trials >= 1)) {
+    bad(`trials must be a positive whole number, got ${trials}`);
+  }
+  const budget = options.timeBudgetMs;
+  if (budget !== undefined && !(budget > 0))
+    bad(`the time budget must be positive, got ${budget} ms`);
+  const workers = options.workers;
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) {
+    bad(`workers must be a whole number (0 runs candidates in this thread), got ${workers}`);
+  }
+  if (options.search !== undefined && !SEARCH_STRATEGIES.includes(options.search)) {
+    bad(`search must be one of ${SEARCH_STRATEGIES.join(', ')}, got '${options.search}'`);
+  }
+}
+
+function gbdtOverrides(settings: GbdtSettings | undefined): Record<string, ParamValue> {
+  const out: Record<string, ParamValue> = {};
+  for (const [key, value] of Object.entries(settings ?? {})) {
+    const name = GBDT_PARAM_NAMES[key as keyof GbdtSettings];
+    if (name !== undefined && typeof value === 'number') out[name] = value;
+  }
+  return out;
+}
+
+function formatSeconds(ms: number): string {
+  return `${Math.round(ms / 1000)} s`;
 }
