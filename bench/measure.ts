@@ -8,6 +8,8 @@
  * figure is per operation: the call's time divided by the batch size.
  */
 
+import { readFileSync } from 'node:fs';
+
 export interface LatencyResult {
   readonly name: string;
   /** Timed calls. */
@@ -165,4 +167,107 @@ export async function measureConcurrent(
   });
   const elapsed = Number(process.hrtime.bigint() - start);
   return summarise(name, durations.subarray(0, n), elapsed, calls, opsPerCall, concurrency);
+}
+
+export interface EachOptions {
+  /** Inputs used untimed first, from the start of the list (default 0). */
+  readonly warmup?: number;
+  /** Stop timing after this long even if inputs remain (default: time them all). */
+  readonly durationMs?: number;
+  /** Operations one call performs (default 1). */
+  readonly opsPerCall?: number;
+}
+
+/**
+ * Times `fn` once per input, in order, each input used once: for calls that consume what they
+ * are given (events ingested twice would be skipped as duplicates, and measure another path).
+ * The first `warmup` inputs run untimed. Per-operation figures as {@link measureLatency}'s.
+ * @example
+ * const r = await measureEach('ingest, 1000 per batch', batches, (b) => store.ingestEvents('tx', b), { warmup: 3, opsPerCall: 1000 });
+ */
+export async function measureEach<T>(
+  name: string,
+  inputs: readonly T[],
+  fn: (input: T) => unknown,
+  options: EachOptions = {},
+): Promise<LatencyResult> {
+  const warmup = Math.min(options.warmup ?? 0, inputs.length);
+  const opsPerCall = options.opsPerCall ?? 1;
+  for (let i = 0; i < warmup; i++) {
+    const out = fn(inputs[i] as T);
+    if (isThenable(out)) await out;
+  }
+  const durations = new Float64Array(inputs.length - warmup);
+  let n = 0;
+  const start = process.hrtime.bigint();
+  const deadline =
+    options.durationMs === undefined ? null : start + BigInt(options.durationMs) * NS_PER_MS;
+  let end = start;
+  for (let i = warmup; i < inputs.length && (deadline === null || end < deadline); i++) {
+    const t0 = process.hrtime.bigint();
+    const out = fn(inputs[i] as T);
+    if (isThenable(out)) await out;
+    end = process.hrtime.bigint();
+    durations[n++] = Number(end - t0);
+  }
+  return summarise(name, durations.subarray(0, n), Number(end - start), n, opsPerCall, 1);
+}
+
+/**
+ * A one-shot run (a build, a load) as a row: `ops` operations in `seconds` of wall time, so that
+ * p50 and mean are the µs per operation and ops/s the throughput. With several runs, p50 is of
+ * the median run and p99 of the slowest.
+ * @example report.add(oneShot('buildTrainingSet (per label row)', 1_000_000, [12.5]));
+ */
+export function oneShot(name: string, ops: number, seconds: readonly number[]): LatencyResult {
+  const sorted = [...seconds].sort((a, b) => a - b);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
+  const slowest = sorted[sorted.length - 1] ?? NaN;
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  const perOpUs = (s: number): number => (s * 1e6) / ops;
+  return {
+    name,
+    samples: sorted.length,
+    opsPerCall: ops,
+    concurrency: 1,
+    p50Us: perOpUs(median),
+    p99Us: perOpUs(slowest),
+    meanUs: perOpUs(mean),
+    opsPerSec: ops / median,
+  };
+}
+
+/**
+ * Samples this process's RSS every `intervalMs` until the returned function is called, which
+ * gives the highest value seen (one last sample included). `onSample` sees each value, to
+ * attribute memory to phases of the work.
+ * @example const stop = sampleRss(50); await work(); const peak = stop();
+ */
+export function sampleRss(intervalMs: number, onSample?: (rss: number) => void): () => number {
+  let peak = 0;
+  const sample = (): void => {
+    const rss = process.memoryUsage.rss();
+    if (rss > peak) peak = rss;
+    onSample?.(rss);
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return peak;
+  };
+}
+
+/**
+ * The kernel's RSS high-water mark of this process (Linux `VmHWM`), or null elsewhere. It sees
+ * peaks an interval sampler misses while JavaScript keeps the event loop busy.
+ */
+export function highWaterRss(): number | null {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
 }

@@ -4,7 +4,9 @@
  * `--result <file>`, writes the same figures there as JSON for the summary.
  *
  * Every row carries the ratio of its p50 to the p50 of the benchmark's baseline, measured in the
- * same run on the same machine: absolute figures move with the machine, ratios much less.
+ * same run on the same machine: absolute figures move with the machine, ratios much less. A
+ * benchmark of several parts gives each its own floor by calling `baseline` again: a row is
+ * compared with the last baseline before it.
  */
 import { writeFileSync } from 'node:fs';
 import type { LatencyResult } from './measure.js';
@@ -19,7 +21,7 @@ export interface BenchReport {
   /** The file name without `.bench.ts`: what `npm run bench -- <name>` selects. */
   readonly bench: string;
   readonly title: string;
-  /** Name of the row the ratios divide by. */
+  /** Name of the row the ratios divide by (the first, when parts have baselines of their own). */
   readonly baseline: string | null;
   readonly rows: BenchRow[];
   /** Setup facts a reader needs to judge the figures (data sizes, model size, setup times). */
@@ -31,6 +33,7 @@ export class Reporter {
   readonly rows: BenchRow[] = [];
   readonly notes: string[] = [];
   private base: LatencyResult | null = null;
+  private firstBase: LatencyResult | null = null;
   private printedHeader = false;
 
   constructor(
@@ -44,9 +47,10 @@ export class Reporter {
     console.log(`  ${text}`);
   }
 
-  /** Records the row every later row is compared with. */
+  /** Records the row every later row is compared with, until the next baseline. */
   baseline(result: LatencyResult): void {
     this.base = result;
+    this.firstBase ??= result;
     this.push(result, true);
   }
 
@@ -59,7 +63,7 @@ export class Reporter {
     return {
       bench: this.bench,
       title: this.title,
-      baseline: this.base?.name ?? null,
+      baseline: this.firstBase?.name ?? null,
       rows: this.rows,
       notes: this.notes,
       seconds,

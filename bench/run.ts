@@ -17,8 +17,13 @@ import { tableHeader, tableRow, type BenchReport } from './report.js';
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH_DIR);
 const SUFFIX = '.bench.ts';
-/** A benchmark still running after this long is stopped and reported as failed. */
+/** A benchmark still running after this long is stopped and reported as failed... */
 const TIMEOUT_MS = 180_000;
+/**
+ * ...unless it needs longer: `features` generates and joins millions of rows (a training set of
+ * 1M label rows over 3M events) besides its lookups and ingestion runs.
+ */
+const TIMEOUTS_MS: Readonly<Record<string, number>> = { features: 1_200_000, train: 1_200_000 };
 
 interface Outcome {
   readonly bench: string;
@@ -44,10 +49,11 @@ function runOne(bench: string, resultFile: string, json: boolean): Promise<Outco
     // With --json, stdout carries only the JSON: a benchmark's own lines go to stderr.
     child.stdout?.pipe(process.stderr);
     let timedOut = false;
+    const timeoutMs = TIMEOUTS_MS[bench] ?? TIMEOUT_MS;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, TIMEOUT_MS);
+    }, timeoutMs);
     // Whichever settles first wins; a later resolve is a no-op.
     child.on('error', (error) => {
       clearTimeout(timer);
@@ -56,7 +62,7 @@ function runOne(bench: string, resultFile: string, json: boolean): Promise<Outco
     // 'close', not 'exit': the benchmark's output has been passed on by then.
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (timedOut) return resolve({ bench, error: `stopped after ${TIMEOUT_MS / 1000} s` });
+      if (timedOut) return resolve({ bench, error: `stopped after ${timeoutMs / 1000} s` });
       if (code !== 0) return resolve({ bench, error: `exited with ${signal ?? `code ${code}`}` });
       try {
         resolve({ bench, report: JSON.parse(readFileSync(resultFile, 'utf8')) as BenchReport });
@@ -81,7 +87,7 @@ function machine(): Record<string, string | number> {
 function printSummary(outcomes: readonly Outcome[]): void {
   const info = machine();
   console.log(
-    `\nSummary (${info.cpuModel}, ${info.cpus} CPUs, Node ${info.node}); µs per operation, × base = p50 / p50 of the benchmark's baseline`,
+    `\nSummary (${info.cpuModel}, ${info.cpus} CPUs, Node ${info.node}); µs per operation, × base = p50 / p50 of the last [baseline] row above it`,
   );
   console.log(tableHeader('bench    '));
   for (const o of outcomes) {
