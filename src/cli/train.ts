@@ -74,7 +74,7 @@ export function registerTrain(program: Command): void {
     )
     .option(
       '--metric <name>',
-      'selection metric: roc_auc, log_loss, accuracy, f1_macro; rmse, mae, r2 (default: roc_auc binary, log_loss multiclass, rmse regression)',
+      'selection metric: roc_auc, pr_auc, log_loss, accuracy, f1_macro, f1_weighted, precision_macro, precision_weighted, recall_macro, recall_weighted; rmse, mae, r2, mape (default: roc_auc binary, log_loss multiclass, rmse regression)',
     )
     .option(
       '--search <strategy>',

@@ -28,7 +28,12 @@ import type { MetadataStore, Run } from '../metadata/metadata-store.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../metadata/metadata-store.js';
 import { FERRY_VERSION } from '../version.js';
-import { classificationMetrics, regressionMetrics } from './metrics.js';
+import {
+  classificationMetrics,
+  confusionMatrix,
+  predictedClasses,
+  regressionMetrics,
+} from './metrics.js';
 import {
   decodeNativeModel,
   embedRecipe,
@@ -280,6 +285,8 @@ export interface TestScore {
   /** Rows left out: a missing target, or a class the model never saw. */
   readonly unscored: number;
   readonly metrics: Record<string, number>;
+  /** Classification only: `counts[actual][predicted]`, classes in the signature's order. */
+  readonly confusionMatrix?: { readonly classes: Label[]; readonly counts: number[][] };
 }
 
 export interface RecipeTrainingJobResult extends TrainingJobResult {
@@ -414,6 +421,7 @@ export async function runRecipeTrainingJob(
           test === null
             ? null
             : { rows: test.rows, unscored: test.unscored, metrics: test.metrics },
+        ...(test?.confusionMatrix ? { confusion_matrix: test.confusionMatrix } : {}),
       },
     });
     return {
@@ -505,9 +513,13 @@ function scoreTest(model: NativePredictor, test: Table, signature: ModelSignatur
   const unscored = test.rowCount - keep.length;
   if (keep.length === 0) return { rows: 0, unscored, metrics: {} };
   const prediction = model.predict(keep.length === test.rowCount ? test : takeRows(test, keep));
-  const metrics =
-    signature.task === 'regression'
-      ? regressionMetrics(actual, prediction.predict as number[])
-      : classificationMetrics(actual, prediction.proba as Float64Array, classes.size);
-  return { rows: keep.length, unscored, metrics };
+  if (signature.task === 'regression') {
+    const metrics = regressionMetrics(actual, prediction.predict as number[]);
+    return { rows: keep.length, unscored, metrics };
+  }
+  const proba = prediction.proba as Float64Array;
+  const metrics = classificationMetrics(actual, proba, classes.size);
+  const counts = confusionMatrix(actual, predictedClasses(proba, classes.size), classes.size);
+  const confusion = { classes: [...classes.keys()], counts };
+  return { rows: keep.length, unscored, metrics, confusionMatrix: confusion };
 }

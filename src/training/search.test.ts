@@ -265,7 +265,7 @@ describe('trainModel with a search', () => {
     );
     for (const c of result.candidates) {
       expect(c.error).toBeUndefined();
-      expect(Object.keys(c.metrics).sort()).toEqual(['mae', 'r2', 'rmse']);
+      expect(Object.keys(c.metrics).sort()).toEqual(['mae', 'mape', 'r2', 'rmse']);
       expect(c.seconds).toBeGreaterThanOrEqual(0);
       if (c.algorithm === 'gbdt') expect(c.params.rounds).toBeGreaterThan(0);
     }

@@ -55,9 +55,16 @@ export const SELECTION_METRICS: Readonly<
   log_loss: { higherIsBetter: false, task: 'classification' },
   accuracy: { higherIsBetter: true, task: 'classification' },
   f1_macro: { higherIsBetter: true, task: 'classification' },
+  f1_weighted: { higherIsBetter: true, task: 'classification' },
+  pr_auc: { higherIsBetter: true, task: 'classification' },
+  precision_macro: { higherIsBetter: true, task: 'classification' },
+  precision_weighted: { higherIsBetter: true, task: 'classification' },
+  recall_macro: { higherIsBetter: true, task: 'classification' },
+  recall_weighted: { higherIsBetter: true, task: 'classification' },
   rmse: { higherIsBetter: false, task: 'regression' },
   mae: { higherIsBetter: false, task: 'regression' },
   r2: { higherIsBetter: true, task: 'regression' },
+  mape: { higherIsBetter: false, task: 'regression' },
 };
 
 /**

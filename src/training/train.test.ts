@@ -154,7 +154,7 @@ describe('trainModel', () => {
     );
     expect(result.signature.task).toBe('regression');
     expect(result.signature.classes).toBeUndefined();
-    expect(Object.keys(result.metrics).sort()).toEqual(['mae', 'r2', 'rmse']);
+    expect(Object.keys(result.metrics).sort()).toEqual(['mae', 'mape', 'r2', 'rmse']);
     expect(result.metrics.r2).toBeGreaterThan(0.98);
   });
 });
