@@ -29,6 +29,7 @@ import {
   parsePattern,
   positiveInteger,
   type CheckedSubscribeOptions,
+  type Delivery,
 } from './wire.js';
 
 export interface MemoryEventBusOptions {
@@ -77,15 +78,6 @@ interface Group {
    * only when it has room, so one slow member never holds back the others.
    */
   readonly backlog: Entry[];
-}
-
-/** How a subscription hands its messages over: one at a time, or in batches. */
-interface Delivery {
-  /** Most messages per call of the handler. */
-  readonly limit: number;
-  /** Longest wait for a batch to fill once its first message is queued, in ms. */
-  readonly maxWaitMs: number;
-  readonly handle: (messages: EventMessage[]) => Promise<void>;
 }
 
 export class MemoryEventBus implements EventBus {

@@ -74,6 +74,7 @@ import {
   parsePattern,
   positiveInteger,
   type CheckedSubscribeOptions,
+  type Delivery,
 } from './wire.js';
 
 export interface NatsEventBusOptions {
@@ -180,15 +181,10 @@ interface BusSettings {
   readonly defaultMaxDeliver: number;
 }
 
-/** How a subscription hands its messages over: one at a time, or in batches. */
-interface Delivery {
-  /** Most messages per call of the handler. */
-  readonly limit: number;
-  /** Longest wait for a batch to fill once its first message is there, in ms. */
-  readonly maxWaitMs: number;
+/** A {@link Delivery} that also bounds what is fetched from the stream ahead of the handler. */
+interface BufferedDelivery extends Delivery {
   /** Messages held ahead of the handler (fetched, not yet handed over). */
   readonly buffer: number;
-  readonly handle: (messages: EventMessage[]) => Promise<void>;
 }
 
 export class NatsEventBus implements EventBus {
@@ -380,7 +376,7 @@ export class NatsEventBus implements EventBus {
   private async add(
     subject: string,
     options: CheckedSubscribeOptions,
-    delivery: Delivery,
+    delivery: BufferedDelivery,
   ): Promise<Subscription> {
     const filter = this.toWire(subject);
     // Refused now, rather than when the first message fails.
@@ -504,7 +500,7 @@ class NatsSubscription {
     private info: ConsumerInfo,
     private readonly config: Partial<ConsumerConfig>,
     private readonly options: CheckedSubscribeOptions,
-    private readonly delivery: Delivery,
+    private readonly delivery: BufferedDelivery,
   ) {
     this.consumer = info.name;
     this.nextSeq = info.delivered.stream_seq + 1;

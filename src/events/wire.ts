@@ -5,7 +5,7 @@
  */
 import type { JsonValue } from '../core/json.js';
 import { FerryError } from '../errors/index.js';
-import type { BatchSubscribeOptions, SubscribeOptions } from './event-bus.js';
+import type { BatchSubscribeOptions, EventMessage, SubscribeOptions } from './event-bus.js';
 
 /** Where a subscription's failed messages go unless it names a subject: `ferry.dead.<subject>`. */
 export const DEAD_LETTER_PREFIX = 'ferry.dead.';
@@ -23,6 +23,15 @@ export interface CheckedSubscribeOptions {
 export interface CheckedBatchOptions extends CheckedSubscribeOptions {
   readonly maxMessages: number;
   readonly maxWaitMs: number;
+}
+
+/** How a subscription hands its messages over: one at a time, or in batches. */
+export interface Delivery {
+  /** Most messages per call of the handler. */
+  readonly limit: number;
+  /** Longest wait for a batch to fill once its first message is there, in ms. */
+  readonly maxWaitMs: number;
+  readonly handle: (messages: EventMessage[]) => Promise<void>;
 }
 
 /** Encodes a message as JSON, refusing what JSON cannot carry (BigInt, undefined, cycles). */

@@ -13,6 +13,11 @@ import type { ProjectSpec } from '../config/schema.js';
 import { tableFromRows, type Row, type Table } from '../core/table.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
 import { openSqliteMetadataStore } from '../metadata/sqlite.js';
+import {
+  openFeatureFixture,
+  TX_EVENT_SCHEMA,
+  type FeatureHarness,
+} from '../testing/feature-fixture.js';
 import { tempDirs } from '../testing/temp.js';
 import {
   DATASET_KIND,
@@ -21,9 +26,7 @@ import {
   FeatureCatalog,
   INGESTION_KIND,
 } from './catalog.js';
-import { FeatureStore, type IngestedEvent, type IngestResult } from './feature-store.js';
-import { openParquetOfflineStore } from './offline/parquet.js';
-import { openSqliteOnlineStore } from './online/sqlite.js';
+import type { IngestedEvent, IngestResult } from './feature-store.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 9, 1);
@@ -92,15 +95,21 @@ async function metadataStore(): Promise<MetadataStore> {
   return metadata;
 }
 
-async function featureStore(spec: ProjectSpec, catalog: FeatureCatalog) {
-  const dir = tmp.fresh();
-  const offline = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
-  const online = await openSqliteOnlineStore({ path: path.join(dir, 'online.db') });
-  opened.push(offline, online);
-  return {
-    dir,
-    store: new FeatureStore({ spec, projectDir: dir, offline, online, ...catalog.hooks() }),
-  };
+async function featureStore(spec: ProjectSpec, catalog: FeatureCatalog): Promise<FeatureHarness> {
+  const h = await openFeatureFixture({ dir: tmp.fresh(), spec, hooks: catalog.hooks() });
+  opened.push(h.offline, h.online);
+  return h;
+}
+
+/** A catalog on a fresh metadata store, synced with the base spec, and a feature store that reports to it. */
+async function cataloguedStore(): Promise<
+  FeatureHarness & { metadata: MetadataStore; catalog: FeatureCatalog }
+> {
+  const metadata = await metadataStore();
+  const catalog = new FeatureCatalog(metadata);
+  const spec = specOf();
+  await catalog.sync(spec);
+  return { ...(await featureStore(spec, catalog)), metadata, catalog };
 }
 
 function txRows(rows: { card: string; at: number; amount: number; country?: string }[]): Table {
@@ -187,41 +196,33 @@ describe('FeatureCatalog versions', () => {
   it('counts as definition the named rule set, the entity keys, the ttl and the aliases', async () => {
     const catalog = new FeatureCatalog(await metadataStore());
     await catalog.sync(specOf());
-    const rules = await catalog.sync(
-      specOf((r) => {
+    // Each sync keeps the earlier changes and adds one more.
+    const changes: ((r: Raw) => void)[] = [
+      (r) => {
         (r.validations[0]?.rules[0] as { min: number }).min = 1;
-      }),
-    );
-    expect(rules.map((c) => `${c.name}@${c.version}`).sort()).toEqual(['fraud@2', 'tx@2']);
-    const ttl = await catalog.sync(
-      specOf((r) => {
-        (r.validations[0]?.rules[0] as { min: number }).min = 1;
+      },
+      (r) => {
         (r.feature_sets[0] as { ttl: string }).ttl = '1d';
-      }),
-    );
-    expect(ttl.map((c) => `${c.name}@${c.version}`).sort()).toEqual(['fraud@3', 'tx@3']);
-    const alias = await catalog.sync(
-      specOf((r) => {
-        (r.validations[0]?.rules[0] as { min: number }).min = 1;
-        (r.feature_sets[0] as { ttl: string }).ttl = '1d';
+      },
+      (r) => {
         (r.feature_vectors[0] as { features: unknown[] }).features[2] = {
           feature: 'profile.age',
           alias: 'age_of_card',
         };
-      }),
-    );
-    expect(alias.map((c) => `${c.name}@${c.version}`)).toEqual(['fraud@4']);
-    const keys = await catalog.sync(
-      specOf((r) => {
-        (r.validations[0]?.rules[0] as { min: number }).min = 1;
-        (r.feature_sets[0] as { ttl: string }).ttl = '1d';
-        (r.feature_vectors[0] as { features: unknown[] }).features[2] = {
-          feature: 'profile.age',
-          alias: 'age_of_card',
-        };
+      },
+      (r) => {
         (r.entities[0] as { keys: string[] }).keys = ['card_number'];
-      }),
-    );
+      },
+    ];
+    const firstChanges = (n: number): ProjectSpec =>
+      specOf((r) => changes.slice(0, n).forEach((change) => change(r)));
+    const rules = await catalog.sync(firstChanges(1));
+    expect(rules.map((c) => `${c.name}@${c.version}`).sort()).toEqual(['fraud@2', 'tx@2']);
+    const ttl = await catalog.sync(firstChanges(2));
+    expect(ttl.map((c) => `${c.name}@${c.version}`).sort()).toEqual(['fraud@3', 'tx@3']);
+    const alias = await catalog.sync(firstChanges(3));
+    expect(alias.map((c) => `${c.name}@${c.version}`)).toEqual(['fraud@4']);
+    const keys = await catalog.sync(firstChanges(4));
     expect(keys.map((c) => `${c.name}@${c.version}`).sort()).toEqual([
       'ages@2',
       'fraud@5',
@@ -233,11 +234,7 @@ describe('FeatureCatalog versions', () => {
 
 describe('FeatureCatalog ingestion records', () => {
   it('records each batch ingestion with its counts, profile and set version', async () => {
-    const metadata = await metadataStore();
-    const catalog = new FeatureCatalog(metadata);
-    const spec = specOf();
-    await catalog.sync(spec);
-    const { store } = await featureStore(spec, catalog);
+    const { catalog, store } = await cataloguedStore();
     const rows = txRows([
       { card: 'a', at: T0, amount: 10 },
       { card: 'a', at: T0 + MIN, amount: 30, country: 'DE' },
@@ -284,13 +281,7 @@ describe('FeatureCatalog ingestion records', () => {
     await catalog.sync(specOf());
     const batch = (amounts: number[], origin = 'stream'): IngestedEvent => {
       const rows = tableFromRows(
-        [
-          { name: 'card_id', type: 'string' },
-          { name: 'ts', type: 'timestamp' },
-          { name: 'event_id', type: 'string' },
-          { name: 'amount', type: 'float' },
-          { name: 'country', type: 'string' },
-        ],
+        TX_EVENT_SCHEMA,
         amounts.map((amount, i): Row => ({
           card_id: 'c',
           ts: now + i,
@@ -365,11 +356,7 @@ describe('FeatureCatalog ingestion records', () => {
 
 describe('FeatureCatalog datasets and lineage', () => {
   it('registers training sets with the label hash and answers lineage', async () => {
-    const metadata = await metadataStore();
-    const catalog = new FeatureCatalog(metadata);
-    const spec = specOf();
-    await catalog.sync(spec);
-    const { dir, store } = await featureStore(spec, catalog);
+    const { metadata, catalog, dir, store } = await cataloguedStore();
     await store.ingest('tx', {
       table: txRows([
         { card: 'a', at: T0, amount: 10 },

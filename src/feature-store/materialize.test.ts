@@ -4,19 +4,21 @@
  * windows, ties and ttl included), and `since` only adds the newer events. On the embedded
  * SQLite online store, and on the real Redis when it is reachable.
  */
-import path from 'node:path';
-import { parse } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseProjectSpec } from '../config/load.js';
-import { tableFromRows, type ColumnSchema, type Row, type Table } from '../core/table.js';
+import { tableFromRows, type Row, type Table } from '../core/table.js';
+import {
+  CARD_TX,
+  openFeatureFixture,
+  sqliteOnline,
+  TX_EVENT_SCHEMA,
+  type FeatureHarness,
+  type OnlineStoreFactory,
+} from '../testing/feature-fixture.js';
 import { uniqueName } from '../testing/harness.js';
 import { testService } from '../testing/services.js';
 import { tempDirs } from '../testing/temp.js';
 import { FeatureStore } from './feature-store.js';
-import { openParquetOfflineStore } from './offline/parquet.js';
-import type { OfflineStore } from './offline/offline-store.js';
 import { openRedisOnlineStore } from './online/redis.js';
-import { openSqliteOnlineStore } from './online/sqlite.js';
 import type { OnlineRecord, OnlineStore } from './online/online-store.js';
 
 const MIN = 60_000;
@@ -25,12 +27,7 @@ const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 9, 1);
 
 const SPEC = `
-entities:
-  - { name: card, keys: [card_id] }
-feature_sets:
-  - name: tx
-    entity: card
-    timestamp: ts
+${CARD_TX}
     features:
       - { name: amount, type: float }
       - { name: country, type: string }
@@ -42,14 +39,6 @@ feature_vectors:
   - name: v
     features: [tx.*]
 `;
-
-const SCHEMA: ColumnSchema[] = [
-  { name: 'card_id', type: 'string' },
-  { name: 'ts', type: 'timestamp' },
-  { name: 'event_id', type: 'string' },
-  { name: 'amount', type: 'float' },
-  { name: 'country', type: 'string' },
-];
 
 const redis = await testService('redis');
 const tmp = tempDirs();
@@ -63,12 +52,12 @@ afterEach(async () => {
 const BACKENDS: {
   name: string;
   available: boolean;
-  open: (dir: string) => Promise<OnlineStore>;
+  open: OnlineStoreFactory;
 }[] = [
   {
     name: 'sqlite',
     available: true,
-    open: (dir) => openSqliteOnlineStore({ path: path.join(dir, 'online.db') }),
+    open: sqliteOnline,
   },
   {
     name: 'redis',
@@ -117,7 +106,7 @@ function history(): Row[] {
 }
 
 function table(rows: readonly Row[]): Table {
-  return tableFromRows(SCHEMA, rows);
+  return tableFromRows(TX_EVENT_SCHEMA, rows);
 }
 
 const KEYS = ['c1', 'c2', 'c3', 'c4', 'c5', 'nobody'];
@@ -149,21 +138,10 @@ for (const backend of BACKENDS) {
   describe.skipIf(!backend.available)(
     `FeatureStore.materialize (${backend.name} online store)`,
     () => {
-      async function open(): Promise<{
-        store: FeatureStore;
-        online: OnlineStore;
-        offline: OfflineStore;
-      }> {
-        const dir = tmp.fresh();
-        const spec = parseProjectSpec(parse(SPEC), 'test');
-        const offline = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
-        const online = await backend.open(dir);
-        opened.push(offline, online);
-        return {
-          store: new FeatureStore({ spec, projectDir: dir, offline, online }),
-          online,
-          offline,
-        };
+      async function open(): Promise<FeatureHarness> {
+        const h = await openFeatureFixture({ dir: tmp.fresh(), spec: SPEC, online: backend.open });
+        opened.push(h.offline, h.online);
+        return h;
       }
 
       it('rebuilds, after the set is emptied online, exactly the state ingestion left', async () => {

@@ -2,22 +2,24 @@ import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
-import { parseProjectSpec } from '../config/load.js';
 import type { JsonObject, JsonValue } from '../core/json.js';
-import { tableFromRows, tableToRows, type ColumnSchema, type Row } from '../core/table.js';
+import { tableFromRows, tableToRows, type Row } from '../core/table.js';
 import { readQuarantine } from '../data/validate/quarantine.js';
 import type { EventMessage } from '../events/event-bus.js';
 import { createMemoryEventBus, type MemoryEventBus } from '../events/memory.js';
 import { openNatsEventBus, type NatsEventBus } from '../events/nats.js';
+import {
+  CARD_TX,
+  openFeatureFixture,
+  TX_EVENT_SCHEMA,
+  type FeatureHarness,
+} from '../testing/feature-fixture.js';
 import { expectCode, uniqueName } from '../testing/harness.js';
 import { testService } from '../testing/services.js';
 import { tempDirs } from '../testing/temp.js';
 import { FeatureStore, type IngestResult } from './feature-store.js';
 import type { OfflineStore } from './offline/offline-store.js';
 import { openParquetOfflineStore } from './offline/parquet.js';
-import type { OnlineStore } from './online/online-store.js';
-import { openSqliteOnlineStore } from './online/sqlite.js';
 import {
   ingestDeadLetterSubject,
   ingestSubject,
@@ -31,12 +33,7 @@ const T0 = Date.UTC(2026, 9, 1, 12);
 const tmp = tempDirs();
 
 const SPEC = `
-entities:
-  - { name: card, keys: [card_id] }
-feature_sets:
-  - name: tx
-    entity: card
-    timestamp: ts
+${CARD_TX}
     steps:
       - { step: filter, where: "country != 'XX'" }
       - { step: derive, column: big, expr: "amount > 100" }
@@ -68,22 +65,6 @@ feature_vectors:
     features: [strict.amount]
 `;
 
-/** The batch table's columns: what a file of these events would hold. */
-const BATCH_SCHEMA: ColumnSchema[] = [
-  { name: 'card_id', type: 'string' },
-  { name: 'ts', type: 'timestamp' },
-  { name: 'event_id', type: 'string' },
-  { name: 'amount', type: 'float' },
-  { name: 'country', type: 'string' },
-];
-
-interface Opened {
-  readonly store: FeatureStore;
-  readonly offline: OfflineStore;
-  readonly online: OnlineStore;
-  readonly dir: string;
-}
-
 const toClose: { close(): Promise<void> }[] = [];
 afterEach(async () => {
   for (const c of toClose.splice(0).reverse()) await c.close();
@@ -91,20 +72,11 @@ afterEach(async () => {
 
 async function open(
   spec = SPEC,
-  wrap?: (offline: OfflineStore, dir: string) => OfflineStore,
-): Promise<Opened> {
-  const dir = tmp.fresh();
-  const real = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
-  const offline = wrap ? wrap(real, dir) : real;
-  const online = await openSqliteOnlineStore({ path: path.join(dir, 'online.db') });
-  toClose.push(offline, online);
-  const store = new FeatureStore({
-    spec: parseProjectSpec(parseYaml(spec), 'test'),
-    projectDir: dir,
-    offline,
-    online,
-  });
-  return { store, offline, online, dir };
+  wrapOffline?: (offline: OfflineStore, dir: string) => OfflineStore,
+): Promise<FeatureHarness> {
+  const h = await openFeatureFixture({ dir: tmp.fresh(), spec, wrapOffline });
+  toClose.push(h.offline, h.online);
+  return h;
 }
 
 function bus(): MemoryEventBus {
@@ -176,7 +148,7 @@ describe('FeatureStore.ingestEvents', () => {
     const batch = await open();
     const stream = await open();
     const fromFile = await batch.store.ingest('tx', {
-      table: tableFromRows(BATCH_SCHEMA, rows),
+      table: tableFromRows(TX_EVENT_SCHEMA, rows),
     });
     // The stream sends the same rows in batches of 50, numbered on from batch to batch.
     const events = asEvents(rows);
@@ -389,7 +361,7 @@ function heldOffline(
   return { store, hold };
 }
 
-async function openHeld(): Promise<Opened & { held: OfflineStore; hold: Hold }> {
+async function openHeld(): Promise<FeatureHarness & { held: OfflineStore; hold: Hold }> {
   let held: ReturnType<typeof heldOffline> | undefined;
   const opened = await open(SPEC, (real, dir) => {
     held = heldOffline(real, () => openParquetOfflineStore({ path: path.join(dir, 'offline') }));

@@ -426,63 +426,60 @@ export function describeEventBusConformance(
 
       const { maxPending } = options;
       const backpressure = maxPending === undefined ? it.skip : it;
-      backpressure(
-        `makes publish wait while a subscriber's queue is full${maxPending === undefined ? ' (skipped: no maxPending given to the suite)' : ''}`,
-        async () => {
-          const bound = maxPending ?? 0;
-          const bus = await connect();
-          const p = uniqueName('t');
-          const gate = deferred();
-          const handled: number[] = [];
-          await bus.subscribe(`${p}.full`, async (m) => {
-            await gate.promise;
-            handled.push(m.data as number);
-          });
-          for (let i = 0; i < bound; i++) await bus.publish(`${p}.full`, i);
-          let overflowSent = false;
-          const overflow = bus.publish(`${p}.full`, bound).then(() => {
-            overflowSent = true;
-          });
-          // Give the bus every chance to (wrongly) accept the extra message.
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          expect(overflowSent).toBe(false);
-          gate.resolve();
-          await overflow;
-          await bus.drain();
-          expect(handled).toEqual(range(bound + 1));
+      // One case per kind of subscription: `take` gets the data of each message (or batch) handed over.
+      const fullQueues: {
+        readonly who: string;
+        readonly subscribe: (
+          bus: EventBus,
+          subject: string,
+          bound: number,
+          take: (data: number[]) => Promise<void>,
+        ) => Promise<unknown>;
+      }[] = [
+        {
+          who: 'a subscriber',
+          subscribe: (bus, subject, _bound, take) =>
+            bus.subscribe(subject, (m) => take([m.data as number])),
         },
-      );
-
-      backpressure(
-        `makes publish wait while a batch subscriber's queue is full${maxPending === undefined ? ' (skipped: no maxPending given to the suite)' : ''}`,
-        async () => {
-          const bound = maxPending ?? 0;
-          const bus = await connect();
-          const p = uniqueName('t');
-          const gate = deferred();
-          const handled: number[] = [];
-          await bus.subscribeBatch(
-            `${p}.full`,
-            async (messages) => {
+        {
+          who: 'a batch subscriber',
+          subscribe: (bus, subject, bound, take) =>
+            bus.subscribeBatch(
+              subject,
+              (messages) => take(messages.map((m) => m.data as number)),
+              // Batches larger than the bound: the bound still holds.
+              { maxMessages: bound * 2, maxWaitMs: 1 },
+            ),
+        },
+      ];
+      for (const { who, subscribe } of fullQueues) {
+        backpressure(
+          `makes publish wait while ${who}'s queue is full${maxPending === undefined ? ' (skipped: no maxPending given to the suite)' : ''}`,
+          async () => {
+            const bound = maxPending ?? 0;
+            const bus = await connect();
+            const p = uniqueName('t');
+            const gate = deferred();
+            const handled: number[] = [];
+            await subscribe(bus, `${p}.full`, bound, async (data) => {
               await gate.promise;
-              handled.push(...messages.map((m) => m.data as number));
-            },
-            // Batches larger than the bound: the bound still holds.
-            { maxMessages: bound * 2, maxWaitMs: 1 },
-          );
-          for (let i = 0; i < bound; i++) await bus.publish(`${p}.full`, i);
-          let overflowSent = false;
-          const overflow = bus.publish(`${p}.full`, bound).then(() => {
-            overflowSent = true;
-          });
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          expect(overflowSent).toBe(false);
-          gate.resolve();
-          await overflow;
-          await bus.drain();
-          expect(handled).toEqual(range(bound + 1));
-        },
-      );
+              handled.push(...data);
+            });
+            for (let i = 0; i < bound; i++) await bus.publish(`${p}.full`, i);
+            let overflowSent = false;
+            const overflow = bus.publish(`${p}.full`, bound).then(() => {
+              overflowSent = true;
+            });
+            // Give the bus every chance to (wrongly) accept the extra message.
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            expect(overflowSent).toBe(false);
+            gate.resolve();
+            await overflow;
+            await bus.drain();
+            expect(handled).toEqual(range(bound + 1));
+          },
+        );
+      }
 
       it('finishes queued messages when closed, then refuses to publish', async () => {
         const bus = await open();

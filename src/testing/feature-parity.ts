@@ -5,10 +5,7 @@
  * of DESIGN.md. `describeFeatureParity` declares the parity and semantics cases for one online
  * store; the helpers are exported for the other cases of `feature-store.test.ts`.
  */
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseProjectSpec } from '../config/load.js';
-import type { ProjectSpec } from '../config/schema.js';
 import {
   tableFromRows,
   tableToRows,
@@ -17,11 +14,14 @@ import {
   type Scalar,
   type Table,
 } from '../core/table.js';
-import { FeatureStore } from '../feature-store/feature-store.js';
-import { openParquetOfflineStore } from '../feature-store/offline/parquet.js';
-import type { OfflineStore } from '../feature-store/offline/offline-store.js';
-import type { OnlineStore } from '../feature-store/online/online-store.js';
 import { createRng } from '../training/random.js';
+import {
+  CARD_TX,
+  closeFeatureHarness,
+  openFeatureFixture,
+  type FeatureHarness,
+  type OnlineStoreFactory,
+} from './feature-fixture.js';
 import { tempDirs } from './temp.js';
 
 /** Milliseconds, and the instant the generated history starts at. */
@@ -33,12 +33,7 @@ export const TTL = 2 * HOUR;
 
 /** Cards with 4 plain features, windows of 10m, 1h and 1d, a 2h ttl; vectors `everything` and `small`. */
 export const SPEC = `
-entities:
-  - { name: card, keys: [card_id] }
-feature_sets:
-  - name: tx
-    entity: card
-    timestamp: ts
+${CARD_TX}
     features:
       - { name: amount, type: float }
       - { name: items, type: int }
@@ -69,16 +64,11 @@ export const EVENT_SCHEMA: ColumnSchema[] = [
   { name: 'online', type: 'bool' },
 ];
 
-/** Opens a fresh online store for one harness; `dir` is the harness's own empty folder. */
-export type OnlineStoreFactory = (dir: string) => Promise<OnlineStore>;
-
-export interface FeatureHarness {
-  readonly dir: string;
-  readonly spec: ProjectSpec;
-  readonly offline: OfflineStore;
-  readonly online: OnlineStore;
-  readonly store: FeatureStore;
-}
+export {
+  closeFeatureHarness,
+  type FeatureHarness,
+  type OnlineStoreFactory,
+} from './feature-fixture.js';
 
 export interface FeatureHarnessOptions {
   /** An empty folder for the project (offline store, sources). */
@@ -90,23 +80,25 @@ export interface FeatureHarnessOptions {
 }
 
 /**
- * A FeatureStore over a fresh Parquet offline store and the given online store. Close
- * `offline` and `online` when done.
+ * A FeatureStore over a fresh Parquet offline store and the given online store, on {@link SPEC}
+ * unless told. Close it with `closeFeatureHarness` when done.
  * @example const h = await openFeatureHarness({ dir: tmp.fresh(), online: sqliteOnline });
  */
-export async function openFeatureHarness(options: FeatureHarnessOptions): Promise<FeatureHarness> {
-  const { dir } = options;
-  const spec = parseProjectSpec((await import('yaml')).parse(options.spec ?? SPEC), 'test');
-  const offline = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
-  const online = await options.online(dir);
-  const store = new FeatureStore({
-    spec,
-    projectDir: dir,
-    offline,
-    online,
-    ...(options.onlineHistoryMs !== undefined ? { onlineHistoryMs: options.onlineHistoryMs } : {}),
-  });
-  return { dir, spec, offline, online, store };
+export function openFeatureHarness(options: FeatureHarnessOptions): Promise<FeatureHarness> {
+  return openFeatureFixture({ ...options, spec: options.spec ?? SPEC });
+}
+
+/** One event of the `tx` feature set, its values in the order of {@link EVENT_SCHEMA}. */
+export function tx(
+  card_id: string,
+  ts: number,
+  event_id: string,
+  amount: number,
+  items: number,
+  country: string,
+  online: boolean,
+): Row {
+  return { card_id, ts, event_id, amount, items, country, online };
 }
 
 /** Events of the `tx` feature set as a table. */
@@ -405,10 +397,7 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
     beforeEach(async () => {
       h = await open();
     });
-    afterEach(async () => {
-      await h.offline.close();
-      await h.online.close();
-    });
+    afterEach(() => closeFeatureHarness(h));
 
     describe('FeatureStore parity: online lookups equal the training set, row for row', () => {
       it('gives the same values online and offline, and both follow the semantics, at many (key, T)', async () => {
@@ -421,8 +410,7 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
       });
 
       it('still holds with steps and rules in front, which filter, derive and quarantine', async () => {
-        await h.offline.close();
-        await h.online.close();
+        await closeFeatureHarness(h);
         h = await open({ spec: SPEC_WITH_STEPS });
         let quarantined = 0;
         await checkParity(h, async (stage) => {
@@ -477,24 +465,8 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
       it('counts an event exactly at T and leaves out one exactly at T - window', async () => {
         await h.store.ingest('tx', {
           table: events([
-            {
-              card_id: 'a',
-              ts: T0,
-              event_id: '1',
-              amount: 10,
-              items: 1,
-              country: 'FR',
-              online: true,
-            },
-            {
-              card_id: 'a',
-              ts: T0 + HOUR,
-              event_id: '2',
-              amount: 5,
-              items: 2,
-              country: 'FR',
-              online: false,
-            },
+            tx('a', T0, '1', 10, 1, 'FR', true),
+            tx('a', T0 + HOUR, '2', 5, 2, 'FR', false),
           ]),
         });
         const at = T0 + HOUR;
@@ -516,17 +488,7 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
     describe('FeatureStore semantics', () => {
       it('expires plain features after the ttl, online and offline', async () => {
         await h.store.ingest('tx', {
-          table: events([
-            {
-              card_id: 'a',
-              ts: T0,
-              event_id: '',
-              amount: 7.5,
-              items: 3,
-              country: 'DE',
-              online: true,
-            },
-          ]),
+          table: events([tx('a', T0, '', 7.5, 3, 'DE', true)]),
         });
         const times = [T0, T0 + TTL - 1, T0 + TTL, T0 + 5 * TTL];
         const offline = tableToRows(
@@ -547,33 +509,9 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
       it('never returns a value from the future', async () => {
         await h.store.ingest('tx', {
           table: events([
-            {
-              card_id: 'a',
-              ts: T0,
-              event_id: '',
-              amount: 1,
-              items: 1,
-              country: 'FR',
-              online: false,
-            },
-            {
-              card_id: 'a',
-              ts: T0 + 30 * MIN,
-              event_id: '',
-              amount: 2,
-              items: 1,
-              country: 'FR',
-              online: false,
-            },
-            {
-              card_id: 'a',
-              ts: T0 + 30 * MIN + 1,
-              event_id: '',
-              amount: 1000,
-              items: 9,
-              country: 'US',
-              online: true,
-            },
+            tx('a', T0, '', 1, 1, 'FR', false),
+            tx('a', T0 + 30 * MIN, '', 2, 1, 'FR', false),
+            tx('a', T0 + 30 * MIN + 1, '', 1000, 9, 'US', true),
           ]),
         });
         const at = T0 + 30 * MIN;
@@ -593,15 +531,8 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
       });
 
       it('breaks a tie of one key at one instant by the greatest event_id, whatever the ingestion order', async () => {
-        const row = (event_id: string, amount: number): Row => ({
-          card_id: 'a',
-          ts: T0,
-          event_id,
-          amount,
-          items: 1,
-          country: 'FR',
-          online: true,
-        });
+        const row = (event_id: string, amount: number): Row =>
+          tx('a', T0, event_id, amount, 1, 'FR', true);
         await h.store.ingest('tx', { table: events([row('b', 2)]) });
         await h.store.ingest('tx', { table: events([row('a', 1)]) });
         await h.store.ingest('tx', { table: events([row('c', 3)]) });
@@ -618,17 +549,7 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
 
       it('gives zero counts and sums and null means for an entity with no events', async () => {
         await h.store.ingest('tx', {
-          table: events([
-            {
-              card_id: 'a',
-              ts: T0,
-              event_id: '',
-              amount: 1,
-              items: 1,
-              country: 'FR',
-              online: true,
-            },
-          ]),
+          table: events([tx('a', T0, '', 1, 1, 'FR', true)]),
         });
         const [online] = await h.store.getOnlineVector('everything', ['zzz'], T0);
         const [offline] = tableToRows(
@@ -644,60 +565,21 @@ export function describeFeatureParity(name: string, online: OnlineStoreFactory):
       });
 
       it('answers null, not a wrong number, for windows whose events the online store has pruned', async () => {
-        await h.store.ingest('tx', {
-          table: events([
-            {
-              card_id: 'a',
-              ts: T0,
-              event_id: '',
-              amount: 1,
-              items: 1,
-              country: 'FR',
-              online: true,
-            },
-            {
-              card_id: 'a',
-              ts: T0 + 3 * DAY,
-              event_id: '',
-              amount: 2,
-              items: 1,
-              country: 'FR',
-              online: true,
-            },
-          ]),
-        });
+        const rows: Row[] = [
+          tx('a', T0, '', 1, 1, 'FR', true),
+          tx('a', T0 + 3 * DAY, '', 2, 1, 'FR', true),
+        ];
+        await h.store.ingest('tx', { table: events(rows) });
         const [online] = await h.store.getOnlineVector('everything', ['a'], T0 + 1);
         expect(online?.amount_count_1d).toBeNull();
         // A store that keeps more history answers exactly.
         const wide = await open({ onlineHistoryMs: 4 * DAY });
         try {
-          await wide.store.ingest('tx', {
-            table: tableFromRows(EVENT_SCHEMA, [
-              {
-                card_id: 'a',
-                ts: T0,
-                event_id: '',
-                amount: 1,
-                items: 1,
-                country: 'FR',
-                online: true,
-              },
-              {
-                card_id: 'a',
-                ts: T0 + 3 * DAY,
-                event_id: '',
-                amount: 2,
-                items: 1,
-                country: 'FR',
-                online: true,
-              },
-            ]),
-          });
+          await wide.store.ingest('tx', { table: events(rows) });
           const [exact] = await wide.store.getOnlineVector('everything', ['a'], T0 + 1);
           expect(exact?.amount_count_1d).toBe(1);
         } finally {
-          await wide.offline.close();
-          await wide.online.close();
+          await closeFeatureHarness(wide);
         }
       });
     });

@@ -441,41 +441,33 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
   throw new Error(`timed out waiting for ${what}`);
 }
 
-async function pong(port: number): Promise<boolean> {
-  const probe = new Redis({
+/** Whether a fresh connection to the node on `port` answers `check` with true; false if it cannot connect. */
+async function probe(port: number, check: (node: Redis) => Promise<boolean>): Promise<boolean> {
+  const node = new Redis({
     port,
     host: '127.0.0.1',
     lazyConnect: true,
     retryStrategy: () => null,
   });
-  probe.on('error', () => {});
+  node.on('error', () => {});
   try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
+    await node.connect();
+    return await check(node);
   } catch {
     return false;
   } finally {
-    probe.disconnect();
+    node.disconnect();
   }
 }
 
-async function clusterOk(port: number): Promise<boolean> {
-  const probe = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    const info = String(await probe.call('CLUSTER', 'INFO'));
-    return info.includes('cluster_state:ok');
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
+function pong(port: number): Promise<boolean> {
+  return probe(port, async (node) => (await node.ping()) === 'PONG');
+}
+
+function clusterOk(port: number): Promise<boolean> {
+  return probe(port, async (node) =>
+    String(await node.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
+  );
 }
 
 describe.skipIf(!clusterBinaries)('RedisOnlineStore on a 3-master Redis Cluster', () => {

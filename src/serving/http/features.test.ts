@@ -1,15 +1,13 @@
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
-import { parseProjectSpec } from '../../config/load.js';
 import { createLogger } from '../../core/logger.js';
 import { readQuarantine } from '../../data/validate/quarantine.js';
-import { FeatureStore } from '../../feature-store/feature-store.js';
-import type { OfflineStore } from '../../feature-store/offline/offline-store.js';
-import { openParquetOfflineStore } from '../../feature-store/offline/parquet.js';
-import type { OnlineStore } from '../../feature-store/online/online-store.js';
-import { openSqliteOnlineStore } from '../../feature-store/online/sqlite.js';
+import {
+  CARD_TX,
+  closeFeatureHarness,
+  openFeatureFixture,
+  type FeatureHarness,
+} from '../../testing/feature-fixture.js';
 import { tempDirs } from '../../testing/temp.js';
 import type { ServedModelCatalog } from '../served-model.js';
 import { createServer } from './server.js';
@@ -21,12 +19,7 @@ const LIMITS = { bodyLimitBytes: 16 * 1024, maxRowsPerRequest: 20 };
 const NO_MODELS: ServedModelCatalog = { list: () => [], get: () => undefined, ready: () => true };
 
 const SPEC = `
-entities:
-  - { name: card, keys: [card_id] }
-feature_sets:
-  - name: tx
-    entity: card
-    timestamp: ts
+${CARD_TX}
     features:
       - { name: amount, type: float }
       - { name: country, type: string }
@@ -46,32 +39,22 @@ feature_vectors:
 `;
 
 const tmp = tempDirs();
-let offline: OfflineStore;
-let online: OnlineStore;
+let h: FeatureHarness;
 let app: FastifyInstance;
 
 beforeEach(async () => {
-  const dir = tmp.fresh();
-  offline = await openParquetOfflineStore({ path: path.join(dir, 'offline') });
-  online = await openSqliteOnlineStore({ path: path.join(dir, 'online.db') });
-  const features = new FeatureStore({
-    spec: parseProjectSpec(parseYaml(SPEC), 'test'),
-    projectDir: dir,
-    offline,
-    online,
-  });
+  h = await openFeatureFixture({ dir: tmp.fresh(), spec: SPEC });
   app = createServer({
     catalog: NO_MODELS,
     logger: createLogger({ level: 'silent' }),
     limits: LIMITS,
-    features,
+    features: h.store,
     defaultMetrics: false,
   });
 });
 afterEach(async () => {
   await app.close();
-  await online.close();
-  await offline.close();
+  await closeFeatureHarness(h);
 });
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
@@ -110,7 +93,7 @@ describe('POST /v1/feature-sets/{name}/events', () => {
         ],
       },
     });
-    const quarantined = await readQuarantine(offline, 'tx');
+    const quarantined = await readQuarantine(h.offline, 'tx');
     expect(quarantined.map((q) => q.source)).toEqual([
       expect.stringContaining('POST /v1/feature-sets/tx/events'),
       expect.stringContaining('POST /v1/feature-sets/tx/events'),
@@ -158,7 +141,7 @@ describe('POST /v1/feature-sets/{name}/events', () => {
     const big = [{ card_id: 'c1', ts: T0, amount: 1, note: 'x'.repeat(20_000) }];
     const tooBig = await sendEvents('tx', big);
     expect(tooBig.status).toBe(413);
-    expect(await offline.hasTable('features/tx')).toBe(false);
+    expect(await h.offline.hasTable('features/tx')).toBe(false);
   });
 
   it('answers 422 and writes nothing when a batch fails a rule set with policy fail', async () => {
@@ -171,8 +154,8 @@ describe('POST /v1/feature-sets/{name}/events', () => {
       code: 'FERRY_VALIDATION_FAILED',
       error: expect.stringContaining('range'),
     });
-    expect(await offline.hasTable('features/strict')).toBe(false);
-    expect(await online.readLatest('strict', ['c1'])).toEqual([null]);
+    expect(await h.offline.hasTable('features/strict')).toBe(false);
+    expect(await h.online.readLatest('strict', ['c1'])).toEqual([null]);
   });
 });
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ModelSignature } from '../../core/model.js';
-import { tableFromRows, type ColumnSchema, type Row, type Table } from '../../core/table.js';
+import { tableFromRows, type ColumnSchema, type Row } from '../../core/table.js';
 import {
   FITTED_RECIPE_FORMAT,
   type FittedRecipe,
@@ -8,12 +8,7 @@ import {
 } from '../../data/prep/fitted.js';
 import { applyToRows } from '../../data/prep/row.js';
 import { kindOf } from '../../data/prep/steps/index.js';
-import {
-  compileForest,
-  fitGbdt,
-  predictForestRaw,
-  type GbdtModel,
-} from '../../training/algorithms/gbdt.js';
+import { compileForest, predictForestRaw, type GbdtModel } from '../../training/algorithms/gbdt.js';
 import { fitLogistic } from '../../training/algorithms/linear.js';
 import {
   decodeNativeModel,
@@ -29,13 +24,8 @@ import { fit, transform } from '../../training/preprocess.js';
 import { createRng } from '../../training/random.js';
 import { recipeSha256 } from '../../training/recipe-model.js';
 import { trainModel } from '../../training/train.js';
+import { fitToyGbdt, TOY_SCHEMA, TOY_SIGNATURE } from '../../testing/model-fixture.js';
 import { nativeRuntime } from './native.js';
-
-const schema: ColumnSchema[] = [
-  { name: 'x', type: 'float' },
-  { name: 'color', type: 'string' },
-  { name: 'label', type: 'string' },
-];
 
 /** Label 'yes' when x > 0.5 or the color is red; 'no' otherwise. */
 function makeRows(n: number, seed: number): Row[] {
@@ -48,35 +38,15 @@ function makeRows(n: number, seed: number): Row[] {
   });
 }
 
-const signature: ModelSignature = {
-  task: 'classification',
-  target: 'label',
-  inputs: [
-    { name: 'x', type: 'float' },
-    { name: 'color', type: 'string' },
-  ],
-  classes: ['no', 'yes'],
-};
-
-function gbdtDocument(table: Table): NativeModelDocument {
-  const labels = table.columns[2]?.values.map((v) => (v === 'yes' ? 1 : 0)) ?? [];
-  const preprocess = fit(table, signature.inputs, { mode: 'tree' });
-  const { model } = fitGbdt(transform(preprocess, table), Float64Array.from(labels), {
-    objective: 'binary',
-    maxRounds: 30,
-  });
-  return { format: NATIVE_FORMAT, version: NATIVE_FORMAT_VERSION, signature, preprocess, model };
-}
-
 describe('native runtime', () => {
-  const table = tableFromRows(schema, makeRows(1000, 1));
-  const doc = gbdtDocument(table);
+  const table = tableFromRows(TOY_SCHEMA, makeRows(1000, 1));
+  const doc = fitToyGbdt(table);
 
   it('loads an artifact that predicts exactly what the in-memory model predicts', async () => {
     const loaded = await nativeRuntime.load(encodeNativeModel(doc));
     expect(nativeRuntime.name).toBe('native');
-    expect(loaded.signature).toEqual(signature);
-    const live = tableFromRows(schema, makeRows(200, 2));
+    expect(loaded.signature).toEqual(TOY_SIGNATURE);
+    const live = tableFromRows(TOY_SCHEMA, makeRows(200, 2));
     const fromArtifact = await loaded.predict(live);
     const inMemory = new NativePredictor(doc).predict(live);
     expect(fromArtifact).toEqual(inMemory);
@@ -92,7 +62,7 @@ describe('native runtime', () => {
 
   it('gives labels from signature.classes and N x K probabilities in that order', async () => {
     const loaded = await nativeRuntime.load(encodeNativeModel(doc));
-    const probe = tableFromRows(schema, [
+    const probe = tableFromRows(TOY_SCHEMA, [
       { x: 0.9, color: 'green' },
       { x: 0.1, color: 'green' },
     ]);
@@ -105,7 +75,7 @@ describe('native runtime', () => {
 
   it('predicts through unseen categories and nulls without throwing', async () => {
     const loaded = await nativeRuntime.load(encodeNativeModel(doc));
-    const odd = tableFromRows(schema, [
+    const odd = tableFromRows(TOY_SCHEMA, [
       { x: null, color: 'purple' },
       { x: 0.2, color: null },
       { x: Number.NaN, color: 'red' },
@@ -124,8 +94,8 @@ describe('native runtime', () => {
       x: (i % 3) + 0.1 * ((i * 7) % 5),
       color: 'red',
     }));
-    const train = tableFromRows(schema, rows);
-    const sig: ModelSignature = { ...signature, classes: [1, 2, 3] };
+    const train = tableFromRows(TOY_SCHEMA, rows);
+    const sig: ModelSignature = { ...TOY_SIGNATURE, classes: [1, 2, 3] };
     const preprocess = fit(train, sig.inputs, { mode: 'linear' });
     const model = fitLogistic(transform(preprocess, train), labels, 3);
     const artifact = encodeNativeModel({
@@ -137,7 +107,7 @@ describe('native runtime', () => {
     });
     const loaded = await nativeRuntime.load(artifact);
     const { predict, proba } = await loaded.predict(
-      tableFromRows(schema, [
+      tableFromRows(TOY_SCHEMA, [
         { x: 0.1, color: 'red' },
         { x: 2.2, color: 'blue' },
       ]),
@@ -153,13 +123,17 @@ describe('native runtime', () => {
       return { x, color: x > 0.5 ? 'red' : 'blue', label: 3 * x };
     });
     const train = tableFromRows(
-      [schema[0] as ColumnSchema, schema[1] as ColumnSchema, { name: 'label', type: 'float' }],
+      [
+        TOY_SCHEMA[0] as ColumnSchema,
+        TOY_SCHEMA[1] as ColumnSchema,
+        { name: 'label', type: 'float' },
+      ],
       rows,
     );
     const result = await trainModel(train, { target: 'label', seed: 1 });
     const loaded = await nativeRuntime.load(result.artifact);
     const { predict, proba } = await loaded.predict(
-      tableFromRows(schema, [{ x: 0.5, color: 'red' }]),
+      tableFromRows(TOY_SCHEMA, [{ x: 0.5, color: 'red' }]),
     );
     expect(proba).toBeUndefined();
     expect(predict[0] as number).toBeCloseTo(1.5, 0);
@@ -355,13 +329,13 @@ describe('native runtime, with an embedded recipe', () => {
 
 describe('native runtime, older artifacts', () => {
   it('loads a version 1 document and predicts as before', async () => {
-    const table = tableFromRows(schema, makeRows(300, 4));
-    const doc = gbdtDocument(table);
+    const table = tableFromRows(TOY_SCHEMA, makeRows(300, 4));
+    const doc = fitToyGbdt(table);
     const v1 = { ...doc, version: 1 as const };
     const loaded = (await nativeRuntime.load(encodeNativeModel(v1))) as NativePredictor;
     expect(loaded.document.version).toBe(1);
     expect(loaded.inner).toBe(loaded);
-    const live = tableFromRows(schema, makeRows(50, 5));
+    const live = tableFromRows(TOY_SCHEMA, makeRows(50, 5));
     expect(loaded.prepare(live)).toBe(live);
     expect(loaded.predict(live)).toEqual(new NativePredictor(doc).predict(live));
   });

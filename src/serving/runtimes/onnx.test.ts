@@ -1,33 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelSignature } from '../../core/model.js';
-import { tableFromRows, type ColumnSchema, type Row } from '../../core/table.js';
+import { tableFromRows, type Row } from '../../core/table.js';
 import { exportOnnx } from '../../onnx/export.js';
 import { foreignLinearClassifier, foreignLinearRegressor } from '../../onnx/testing.js';
-import { fitGbdt } from '../../training/algorithms/gbdt.js';
-import {
-  NATIVE_FORMAT,
-  NATIVE_FORMAT_VERSION,
-  NativePredictor,
-  type NativeModelDocument,
-} from '../../training/native-model.js';
-import { fit, transform } from '../../training/preprocess.js';
+import { NativePredictor, type NativeModelDocument } from '../../training/native-model.js';
 import { createRng } from '../../training/random.js';
+import { fitToyGbdt, TOY_SCHEMA, TOY_SIGNATURE } from '../../testing/model-fixture.js';
 import { OnnxModel, onnxRuntime } from './onnx.js';
-
-const schema: ColumnSchema[] = [
-  { name: 'x', type: 'float' },
-  { name: 'color', type: 'string' },
-  { name: 'label', type: 'string' },
-];
-const signature: ModelSignature = {
-  task: 'classification',
-  target: 'label',
-  inputs: [
-    { name: 'x', type: 'float' },
-    { name: 'color', type: 'string' },
-  ],
-  classes: ['no', 'yes'],
-};
 
 function makeRows(n: number, seed: number): Row[] {
   const rand = createRng(seed);
@@ -40,14 +19,7 @@ function makeRows(n: number, seed: number): Row[] {
 }
 
 function gbdtDocument(): NativeModelDocument {
-  const table = tableFromRows(schema, makeRows(800, 1));
-  const labels = table.columns[2]?.values.map((v) => (v === 'yes' ? 1 : 0)) ?? [];
-  const preprocess = fit(table, signature.inputs, { mode: 'tree' });
-  const { model } = fitGbdt(transform(preprocess, table), Float64Array.from(labels), {
-    objective: 'binary',
-    maxRounds: 30,
-  });
-  return { format: NATIVE_FORMAT, version: NATIVE_FORMAT_VERSION, signature, preprocess, model };
+  return fitToyGbdt(tableFromRows(TOY_SCHEMA, makeRows(800, 1)));
 }
 
 describe('onnx runtime', () => {
@@ -55,8 +27,8 @@ describe('onnx runtime', () => {
     const doc = gbdtDocument();
     const loaded = await onnxRuntime.load(exportOnnx(doc));
     expect(onnxRuntime.name).toBe('onnx');
-    expect(loaded.signature).toEqual(signature);
-    const live = tableFromRows(schema, [
+    expect(loaded.signature).toEqual(TOY_SIGNATURE);
+    const live = tableFromRows(TOY_SCHEMA, [
       ...makeRows(100, 2),
       { x: null, color: 'purple', label: null },
       { x: Number.NaN, color: null, label: null },
