@@ -17,6 +17,8 @@
  *    (SQLite online, Parquet offline) in batches of 1,000 and 100 live events, each store fresh;
  *    floor: the same events written straight with `OnlineStore.appendEvents` + `writeLatest`; for
  *    reference the Parquet append alone; and the share of each store call in ingestEvents' time.
+ *    Then the same batches from 8 callers at once (batches waiting for the set's turn are stored
+ *    together: group commit).
  *    End to end through NATS JetStream into Redis: events published one per message to
  *    `ferry.ingest.<set>` (a stream and subject prefix of this run's own), consumed by
  *    `startIngestionConsumers` into a FeatureStore on Redis and Parquet, timed from the first
@@ -668,6 +670,39 @@ async function ingestEventsEmbedded(
   return result;
 }
 
+/** Callers ingesting at once in the concurrent cases. */
+const INGEST_CALLERS = 8;
+
+/**
+ * `ingestEvents` from {@link INGEST_CALLERS} callers at once into fresh embedded stores, each
+ * batch checked to be stored whole: events per second over the whole run.
+ */
+async function ingestEventsConcurrent(size: number, batches: EventBatch[]): Promise<LatencyResult> {
+  return withEmbeddedStores(async ({ store }) => {
+    const ingest = async (b: EventBatch): Promise<void> => {
+      const r = await store.ingestEvents(LOOKUP_SET, b.json);
+      if (r.written !== b.json.length) {
+        throw new Error(`ingestEvents stored ${r.written} of ${b.json.length} events`);
+      }
+    };
+    for (const b of batches.slice(0, INGEST_WARMUP)) await ingest(b);
+    const timed = batches.slice(INGEST_WARMUP);
+    let next = 0;
+    const started = performance.now();
+    const caller = async (): Promise<void> => {
+      while (next < timed.length && performance.now() - started < INGEST_MAX_MS)
+        await ingest(timed[next++] as EventBatch);
+    };
+    await Promise.all(Array.from({ length: INGEST_CALLERS }, caller));
+    const seconds = (performance.now() - started) / 1000;
+    return oneShot(
+      `FeatureStore.ingestEvents, ${INGEST_CALLERS} callers at once, ${size}/batch`,
+      next * size,
+      [seconds],
+    );
+  });
+}
+
 /** Events published through NATS end to end. */
 const NATS_EVENTS = scaled(50_000);
 /** Publishes awaiting their JetStream ack at once, as a producer with a window would have. */
@@ -861,6 +896,12 @@ async function partIngest(report: Reporter): Promise<void> {
     const batches = ingestBatches(size, seed++);
     embedded.push(await ingestEventsEmbedded(report, size, batches));
   }
+  const concurrent: LatencyResult[] = [];
+  for (const size of INGEST_BATCHES) {
+    const result = await ingestEventsConcurrent(size, ingestBatches(size, seed++));
+    report.add(result);
+    concurrent.push(result);
+  }
   if (embedded.length > 0) {
     report.note(
       `aim 50,000 events/s embedded: ` +
@@ -869,7 +910,13 @@ async function partIngest(report: Reporter): Promise<void> {
             (r) =>
               `${count(r.opsPerSec)}/s at ${r.opsPerCall} per batch (${r.opsPerSec >= 50_000 ? 'met' : 'MISSED'})`,
           )
-          .join('; '),
+          .join('; ') +
+        concurrent
+          .map(
+            (r, i) =>
+              `; ${count(r.opsPerSec)}/s from ${INGEST_CALLERS} callers at ${INGEST_BATCHES[i]} per batch (${r.opsPerSec >= 50_000 ? 'met' : 'MISSED'})`,
+          )
+          .join(''),
     );
   }
   await ingestThroughNats(report, seed);

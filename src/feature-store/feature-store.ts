@@ -16,6 +16,17 @@
  * ingesting shares. Rows a step filters out are counted; rows set aside go to
  * `quarantine/<feature_set>` with the rule and reason (`ferry data quarantine show`).
  *
+ * Throughput of streamed batches (`ingestEvents`), without giving up any of the above:
+ * - group commit: ingestions of one set run one at a time; the batches that arrive meanwhile wait
+ *   as one group, stored when their turn comes by one duplicate check, one online write and one
+ *   offline append, exactly as if stored one after another in the order asked (each caller gets
+ *   its own result, and is answered once both writes of the group are done);
+ * - duplicates are found in memory for recent events: the identities of a set's stored events
+ *   from some time on are kept (`KnownEvents`: read once from the offline store, then those stored
+ *   here added) for as long as the offline store's `versionOfOthers` says nobody else wrote there
+ *   (another process's appends or compactions, a drop). A batch with older events, or after such
+ *   a change, reads the offline store, which stays the truth.
+ *
  * Offline layout: `features/<feature_set>` holds every event, partitioned by the UTC date of its
  * timestamp, with columns <entity key> (string), <timestamp>, `event_id` (string, '' when the
  * source has none) and the features.
@@ -27,6 +38,11 @@
  *   at or after the newest event (live traffic) it always equals the training set;
  * - ingestions of one feature set are serialised within this process only: two processes
  *   ingesting the same set at once could both store an event they each saw as new;
+ * - what is kept of a set's stored events counts every append through this FeatureStore's
+ *   offline store object as its own: a second FeatureStore appending to the same set through the
+ *   same object (a workspace has one) would go unseen;
+ * - the quarantined rows of a group's batches are appended batch by batch (each keeps its source
+ *   and run), so a stream where most batches have rejected rows gains less from group commit;
  * - a batch file is prepared in memory as one batch (row objects), so its size is bounded by
  *   memory; rule sets see the whole file, as their table-level rules need.
  */
@@ -81,6 +97,22 @@ export { EVENT_ID_COLUMN };
 const LATEST_EVENT_ID = '_event_id';
 /** Rows appended to the online store per call, so progress can be reported on large files. */
 const ONLINE_BATCH = 10_000;
+/**
+ * Events of streamed batches stored together at most (group commit): batches waiting for the
+ * set's running ingestion join one group until it holds this many.
+ */
+const GROUP_MAX_EVENTS = 100_000;
+/**
+ * Identities of a feature set's stored events kept in memory at most (about 100 bytes each), so
+ * that streamed batches need no offline read to find their duplicates (`unseen`).
+ */
+const KNOWN_MAX_EVENTS = 250_000;
+/** Batches a set waits at most before trying again to keep its stored events, when they were too many. */
+const KNOWN_MAX_BACKOFF = 256;
+/** Events further back than this from the newest one kept are forgotten. */
+const KNOWN_HORIZON_MS = 6 * 3_600_000;
+/** Width of the time slices that known identities are forgotten by, oldest first. */
+const KNOWN_SLICE_MS = 1_000;
 /** Events `materialize` reads from the offline store at most per read (one day, or a slice of it). */
 const MATERIALIZE_CHUNK = 200_000;
 const DAY_MS = 86_400_000;
@@ -216,6 +248,22 @@ export interface TrainingSetOptions {
   readonly out?: string;
 }
 
+/** A prepared batch waiting to be stored, with where it came from and whom to tell. */
+interface StoreBatch {
+  readonly prepared: PreparedEvents;
+  readonly origin: string;
+  readonly say: (message: string) => void;
+}
+
+/** Streamed batches of one feature set stored by one write of each store (group commit). */
+interface BatchGroup {
+  readonly batches: StoreBatch[];
+  /** Accepted events of its batches. */
+  events: number;
+  /** Each batch's result, in order, once the group is stored. */
+  stored: Promise<IngestResult[]>;
+}
+
 /** What one feature set contributes to a feature vector. */
 interface SetSelection {
   readonly plan: SetPlan;
@@ -259,6 +307,12 @@ export class FeatureStore {
   private readonly vectors = new Map<string, VectorPlan>();
   /** Per feature set, the tail of its ingestions: one at a time, so two never both see an event as new. */
   private readonly ingesting = new Map<string, Promise<unknown>>();
+  /** Per feature set, the identities of its recent stored events, when the offline store can vouch for them. */
+  private readonly known = new Map<string, KnownEvents>();
+  /** Per feature set whose stored events were too many to keep: batches to wait before trying again. */
+  private readonly keepBackoff = new Map<string, { wait: number; skip: number }>();
+  /** Per feature set, the group of streamed batches waiting for its turn, which new batches join. */
+  private readonly groups = new Map<string, BatchGroup>();
 
   constructor(options: FeatureStoreOptions) {
     this.spec = options.spec;
@@ -279,14 +333,7 @@ export class FeatureStore {
    */
   async ingest(featureSetName: string, options: IngestOptions = {}): Promise<IngestResult> {
     const plan = this.setPlan(featureSetName);
-    const previous = this.ingesting.get(plan.spec.name) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.ingestNow(plan, options));
-    this.ingesting.set(plan.spec.name, run);
-    try {
-      return await run;
-    } finally {
-      if (this.ingesting.get(plan.spec.name) === run) this.ingesting.delete(plan.spec.name);
-    }
+    return this.inTurn(plan.spec.name, () => this.ingestNow(plan, options));
   }
 
   /**
@@ -306,21 +353,47 @@ export class FeatureStore {
   ): Promise<IngestResult> {
     const plan = this.setPlan(featureSetName);
     const origin = options.origin ?? `events of '${plan.spec.name}'`;
-    const ingestion = await this.eventPlan(plan, origin);
+    // Taken without awaiting once compiled, so that a batch joins the queue in the order asked.
+    const ingestion = this.eventPlans.get(plan.spec.name) ?? (await this.eventPlan(plan, origin));
     // Prepared before queueing: it needs no store, and a batch failing under `fail` waits for nothing.
     const prepared = prepareEvents(ingestion, textColumnsAsText(ingestion, events), {
       firstRow: options.firstRow ?? 1,
     });
-    const say = options.onProgress ?? (() => undefined);
-    const previous = this.ingesting.get(plan.spec.name) ?? Promise.resolve();
-    const run = previous
-      .catch(() => undefined)
-      .then(() => this.storeEvents(plan, prepared, origin, say));
-    this.ingesting.set(plan.spec.name, run);
+    const batch: StoreBatch = { prepared, origin, say: options.onProgress ?? (() => undefined) };
+    // Group commit: batches that arrive while the set's previous ingestion runs wait in one
+    // group, stored by one write of each store when their turn comes; each gets its own result.
+    const name = plan.spec.name;
+    const size = prepared.accepted.keys.length;
+    let group = this.groups.get(name);
+    if (group === undefined || group.events + size > GROUP_MAX_EVENTS) {
+      const created: BatchGroup = { batches: [], events: 0, stored: Promise.resolve([]) };
+      created.stored = this.inTurn(name, () => {
+        // From here on, batches that arrive form the next group.
+        if (this.groups.get(name) === created) this.groups.delete(name);
+        return this.storeEvents(plan, created.batches, 'stream');
+      });
+      this.groups.set(name, created);
+      group = created;
+    }
+    const index = group.batches.push(batch) - 1;
+    group.events += size;
+    return (await group.stored)[index] as IngestResult;
+  }
+
+  /**
+   * Runs `task` once every earlier ingestion (or materialization) of the set has settled, so
+   * that two never both see an event as new. A waiting group of streamed batches is closed
+   * first: batches that come later are stored after `task`, in the order they were asked.
+   */
+  private async inTurn<T>(name: string, task: () => Promise<T>): Promise<T> {
+    this.groups.delete(name);
+    const previous = this.ingesting.get(name) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(task);
+    this.ingesting.set(name, run);
     try {
       return await run;
     } finally {
-      if (this.ingesting.get(plan.spec.name) === run) this.ingesting.delete(plan.spec.name);
+      if (this.ingesting.get(name) === run) this.ingesting.delete(name);
     }
   }
 
@@ -346,66 +419,82 @@ export class FeatureStore {
     const ingestion = await this.ingestionPlan(plan, schemaOf(table), origin);
     // The whole file is one batch, so table-level rules judge the file and `fail` stops it whole.
     const prepared = prepareEvents(ingestion, tableToRows(table));
-    return this.storeEvents(plan, prepared, origin, say, 'batch');
+    const [result] = await this.storeEvents(plan, [{ prepared, origin, say }], 'batch');
+    return result as IngestResult;
   }
 
   /**
-   * Writes a prepared batch: its rejected rows to `quarantine/<feature set>`, then its events not
-   * stored yet online and offline. Every ingestion path ends here, after {@link prepareEvents}.
+   * Writes prepared batches of one feature set as one: the rejected rows of each to
+   * `quarantine/<feature set>`, then the events no earlier batch or ingestion stored, online and
+   * then offline, one write of each store for all of them. Every ingestion path ends here, after
+   * {@link prepareEvents}; a group of streamed batches (group commit) is stored as if they were
+   * stored one after another in order: an event of two batches is written for the first and a
+   * duplicate of the second. Resolves with each batch's result, in order, once both writes are
+   * done; a failed write rejects for every batch of the group.
    */
   private async storeEvents(
     plan: SetPlan,
-    prepared: PreparedEvents,
-    origin: string,
-    say: (message: string) => void,
-    mode: IngestedEvent['mode'] = 'stream',
-  ): Promise<IngestResult> {
+    batches: readonly StoreBatch[],
+    mode: IngestedEvent['mode'],
+  ): Promise<IngestResult[]> {
     const fs = plan.spec;
-    const { accepted, rejected, report } = prepared;
-    let validation = report.validation;
-    if (rejected.length > 0) {
-      await writeQuarantine({ offline: this.offline, name: fs.name, source: origin }, rejected, {
-        runId: validation?.runId ?? randomUUID(),
-        at: validation?.checkedAt ?? Date.now(),
-      });
-      say(`quarantined ${rejected.length} rows (ferry data quarantine show ${fs.name})`);
-      if (validation !== null && validation.rows.quarantined > 0)
-        validation = withQuarantine(
-          validation,
-          quarantineTableName(fs.name),
-          validation.rows.quarantined,
-        );
+    const sayAll = (message: string): void => batches.forEach((b) => b.say(message));
+    const validations: (ValidationReport | null)[] = [];
+    for (const { prepared, origin, say } of batches) {
+      const { rejected, report } = prepared;
+      let validation = report.validation;
+      if (rejected.length > 0) {
+        await writeQuarantine({ offline: this.offline, name: fs.name, source: origin }, rejected, {
+          runId: validation?.runId ?? randomUUID(),
+          at: validation?.checkedAt ?? Date.now(),
+        });
+        say(`quarantined ${rejected.length} rows (ferry data quarantine show ${fs.name})`);
+        if (validation !== null && validation.rows.quarantined > 0)
+          validation = withQuarantine(
+            validation,
+            quarantineTableName(fs.name),
+            validation.rows.quarantined,
+          );
+      }
+      if (report.filtered > 0) say(`${report.filtered} rows removed by the feature set's steps`);
+      validations.push(validation);
     }
-    if (report.filtered > 0) say(`${report.filtered} rows removed by the feature set's steps`);
-    const result = (written: number, duplicates: number): IngestResult => ({
-      read: report.read,
-      filtered: report.filtered,
-      quarantined: report.rejectedByRule,
-      duplicates,
-      written,
-      rejected: rejected.map((r) => ({ row: r.row, rule: r.rule, reason: r.reason })),
-      validation,
-    });
+    const { events, owners, identities } = mergeBatches(batches);
 
     // Events already stored offline are skipped; only the batch's time range needs looking at.
-    const fresh = await this.unseen(plan, accepted.keys, accepted.times, accepted.eventIds);
-    const duplicates = report.duplicates + accepted.keys.length - fresh.length;
+    // A file's events may reach far back: only a stream's are worth starting to keep.
+    const fresh = await this.unseen(plan, events.times, identities, mode === 'stream');
+    const written = new Array<number>(batches.length).fill(0);
+    for (const i of fresh) {
+      const owner = owners[i] as number;
+      written[owner] = (written[owner] as number) + 1;
+    }
+    const results = batches.map(({ prepared }, b): IngestResult => {
+      const { rejected, report } = prepared;
+      const mine = written[b] as number;
+      return {
+        read: report.read,
+        filtered: report.filtered,
+        quarantined: report.rejectedByRule,
+        duplicates: report.duplicates + prepared.accepted.keys.length - mine,
+        written: mine,
+        rejected: rejected.map((r) => ({ row: r.row, rule: r.rule, reason: r.reason })),
+        validation: validations[b] ?? null,
+      };
+    });
     if (fresh.length === 0) {
-      say('no new events');
-      return this.ingested(plan, origin, mode, result(0, duplicates), null, say);
+      sayAll('no new events');
+      await this.ingested(plan, batches, mode, results, null, []);
+      return results;
     }
     const pick = <T>(values: readonly T[]): T[] => fresh.map((i) => values[i] as T);
     const batch = {
-      keys: pick(accepted.keys),
-      times: pick(accepted.times),
-      eventIds: pick(accepted.eventIds),
-      features: accepted.features.map((values) => pick(values)),
+      keys: pick(events.keys),
+      times: pick(events.times),
+      eventIds: pick(events.eventIds),
+      features: events.features.map((values) => pick(values)),
     };
 
-    // Online first: if the offline append then fails, a retry finds the events missing offline
-    // and writes both again (online writes are idempotent); the reverse order could leave
-    // events offline that a retry would skip and never put online.
-    await this.writeOnline(plan, batch, say);
     const offlineTable: Table = {
       columns: [
         { name: plan.keyColumn, type: 'string', values: batch.keys },
@@ -419,23 +508,47 @@ export class FeatureStore {
       ],
       rowCount: fresh.length,
     };
-    await this.offline.append(plan.offlineTable, offlineTable, { timeColumn: fs.timestamp });
-    say(`stored ${fresh.length} new events offline (${plan.offlineTable})`);
-    return this.ingested(plan, origin, mode, result(fresh.length, duplicates), offlineTable, say);
+    // Online first: if the offline append then fails, a retry finds the events missing offline
+    // and writes both again (online writes are idempotent); the reverse order could leave
+    // events offline that a retry would skip and never put online.
+    try {
+      await this.writeOnline(plan, batch, sayAll);
+      await this.offline.append(plan.offlineTable, offlineTable, { timeColumn: fs.timestamp });
+    } catch (error) {
+      // The append may have published some of its files: what is known of the set is no longer sure.
+      this.known.delete(fs.name);
+      throw error;
+    }
+    const known = this.known.get(fs.name);
+    if (known !== undefined && !known.remember(batch.times, pick(identities)))
+      this.known.delete(fs.name);
+    sayAll(`stored ${fresh.length} new events offline (${plan.offlineTable})`);
+    await this.ingested(
+      plan,
+      batches,
+      mode,
+      results,
+      offlineTable,
+      fresh.map((i) => owners[i] as number),
+    );
+    return results;
   }
 
-  /** Tells {@link FeatureStoreOptions.onIngested} about a stored batch; its failure is reported, not thrown. */
+  /**
+   * Tells {@link FeatureStoreOptions.onIngested} about each stored batch, with the rows written for
+   * it (`owners`: the batch of each row of `written`); its failure is reported, not thrown.
+   */
   private async ingested(
     plan: SetPlan,
-    origin: string,
+    batches: readonly StoreBatch[],
     mode: IngestedEvent['mode'],
-    result: IngestResult,
+    results: readonly IngestResult[],
     written: Table | null,
-    say: (message: string) => void,
-  ): Promise<IngestResult> {
-    if (!this.onIngested) return result;
+    owners: readonly number[],
+  ): Promise<void> {
+    if (!this.onIngested) return;
     const fs = plan.spec;
-    const rows: Table = written ?? {
+    const empty: Table = {
       columns: [
         { name: plan.keyColumn, type: 'string', values: [] },
         { name: fs.timestamp, type: 'timestamp', values: [] },
@@ -444,22 +557,38 @@ export class FeatureStore {
       ],
       rowCount: 0,
     };
-    try {
-      await this.onIngested({
-        featureSet: fs.name,
-        origin,
-        mode,
-        result,
-        rows,
-        keyColumn: plan.keyColumn,
-        timestampColumn: fs.timestamp,
-      });
-    } catch (error) {
-      say(
-        `warning: the ingestion was stored but its record was not: ${error instanceof Error ? error.message : String(error)}`,
-      );
+    // The rows of `written` of each batch.
+    const rowsOf = batches.map((): number[] => []);
+    owners.forEach((owner, i) => rowsOf[owner]?.push(i));
+    for (const [b, { origin, say }] of batches.entries()) {
+      let rows = empty;
+      if (written !== null && batches.length === 1) rows = written;
+      else if (written !== null) {
+        const mine = rowsOf[b] as number[];
+        rows = {
+          columns: written.columns.map((c) => ({
+            ...c,
+            values: mine.map((i) => c.values[i] ?? null),
+          })),
+          rowCount: mine.length,
+        };
+      }
+      try {
+        await this.onIngested({
+          featureSet: fs.name,
+          origin,
+          mode,
+          result: results[b] as IngestResult,
+          rows,
+          keyColumn: plan.keyColumn,
+          timestampColumn: fs.timestamp,
+        });
+      } catch (error) {
+        say(
+          `warning: the ingestion was stored but its record was not: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
     }
-    return result;
   }
 
   /** The feature set compiled for rows of `input` (cached: one compile per set and schema). */
@@ -697,23 +826,14 @@ export class FeatureStore {
         `since must be a time in UTC milliseconds, got ${since}`,
       );
     }
-    const previous = this.ingesting.get(plan.spec.name) ?? Promise.resolve();
-    const run = previous
-      .catch(() => undefined)
-      .then(() =>
-        this.materializeNow(
-          plan,
-          since,
-          Math.max(1, options.chunkRows ?? MATERIALIZE_CHUNK),
-          options.onProgress ?? (() => undefined),
-        ),
-      );
-    this.ingesting.set(plan.spec.name, run);
-    try {
-      return await run;
-    } finally {
-      if (this.ingesting.get(plan.spec.name) === run) this.ingesting.delete(plan.spec.name);
-    }
+    return this.inTurn(plan.spec.name, () =>
+      this.materializeNow(
+        plan,
+        since,
+        Math.max(1, options.chunkRows ?? MATERIALIZE_CHUNK),
+        options.onProgress ?? (() => undefined),
+      ),
+    );
   }
 
   private async materializeNow(
@@ -819,40 +939,92 @@ export class FeatureStore {
     return { table: read.table, origin };
   }
 
-  /** Indices of the batch's events that the offline store does not hold yet. */
+  /**
+   * Indices of the batch's events that the offline store does not hold yet. The offline store is
+   * the truth; reading it for every batch would cost a query each, so the identities of a set's
+   * recent events are kept in memory ({@link KnownEvents}) when the store can say whether anyone
+   * else changed them (`versionOfOthers`): a batch whose events are all at or after the start of
+   * what is kept, while that version holds, is checked in memory. Any other batch reads the
+   * store: a late batch its own time range, a first or stale one (with `keep`) everything from
+   * its start on, which is then kept (unless there is too much of it).
+   */
   private async unseen(
     plan: SetPlan,
-    keys: string[],
-    times: number[],
-    eventIds: string[],
+    times: readonly number[],
+    identities: readonly string[],
+    keep: boolean,
   ): Promise<number[]> {
-    const all = keys.map((_, i) => i);
-    if (keys.length === 0 || !(await this.offline.hasTable(plan.offlineTable))) return all;
+    const all = identities.map((_, i) => i);
+    if (identities.length === 0) return all;
+    const name = plan.spec.name;
+    const table = plan.offlineTable;
     let start = Infinity;
     let end = -Infinity;
     for (const t of times) {
       if (t < start) start = t;
       if (t > end) end = t;
     }
-    const tsColumn = plan.spec.timestamp;
-    const stored = await this.offline.read(plan.offlineTable, {
-      columns: [plan.keyColumn, tsColumn, EVENT_ID_COLUMN],
-      timeColumn: tsColumn,
-      start,
-      end: end + 1,
-    });
-    if (stored.rowCount === 0) return all;
-    const [k, t, e] = stored.columns as [Column, Column, Column];
-    const known = new Set<string>();
-    for (let i = 0; i < stored.rowCount; i++) {
-      known.add(
-        eventIdentity(String(k.values[i]), t.values[i] as number, String(e.values[i] ?? '')),
-      );
+    const isNew = (stored: { has(identity: string): boolean }) => (i: number) =>
+      !stored.has(identities[i] as string);
+    const versionOf = this.offline.versionOfOthers?.bind(this.offline);
+    const known = this.known.get(name);
+    if (versionOf !== undefined && known !== undefined) {
+      if ((await versionOf(table, known.versionSince)) !== known.version) {
+        this.known.delete(name);
+      } else if (start >= known.from) {
+        return all.filter(isNew(known.identities));
+      } else {
+        // Older than what is kept: read the batch's range, and keep what is kept.
+        return all.filter(isNew(await this.storedIdentities(plan, start, end + 1)));
+      }
     }
-    return all.filter(
-      (i) =>
-        !known.has(eventIdentity(keys[i] as string, times[i] as number, eventIds[i] as string)),
+    const backoff = this.keepBackoff.get(name);
+    const waiting = backoff !== undefined && backoff.skip > 0;
+    if (waiting) backoff.skip--;
+    if (versionOf === undefined || waiting || !keep) {
+      return all.filter(isNew(await this.storedIdentities(plan, start, end + 1)));
+    }
+    // Taken before the read: a file another process adds meanwhile moves the version, so the
+    // next batch reads again rather than missing it.
+    const version = await versionOf(table, start);
+    const stored = await this.storedIdentities(plan, start, Infinity, KNOWN_MAX_EVENTS + 1);
+    if (stored.size > KNOWN_MAX_EVENTS) {
+      // Too many to keep (a batch of the past, far behind the newest stored events): try again
+      // after 1, 2, 4... batches, each read meanwhile for its own range only, as this one is.
+      const wait = Math.min(KNOWN_MAX_BACKOFF, 2 * (backoff?.wait ?? 0.5));
+      this.keepBackoff.set(name, { wait, skip: wait });
+      return all.filter(isNew(await this.storedIdentities(plan, start, end + 1)));
+    }
+    this.keepBackoff.delete(name);
+    this.known.set(name, new KnownEvents(start, version, stored));
+    return all.filter(isNew(stored));
+  }
+
+  /**
+   * The identities (by {@link eventIdentity}, each with its time) of the set's stored events with
+   * start <= ts < end, at most `limit` of them (more means the read stopped there).
+   */
+  private async storedIdentities(
+    plan: SetPlan,
+    start: number,
+    end: number,
+    limit?: number,
+  ): Promise<Map<string, number>> {
+    const identities = new Map<string, number>();
+    if (!(await this.offline.hasTable(plan.offlineTable))) return identities;
+    const ts = ident(plan.spec.timestamp);
+    const stored = await this.offline.query(
+      `SELECT ${ident(plan.keyColumn)} AS k, ${ts} AS t, ${ident(EVENT_ID_COLUMN)} AS e ` +
+        `FROM {{${plan.offlineTable}}} WHERE ${ts} >= $1${end < Infinity ? ` AND ${ts} < $2` : ''}` +
+        (limit !== undefined ? ` LIMIT ${limit}` : ''),
+      end < Infinity ? [start, end] : [start],
     );
+    const [k, t, e] = stored.columns as [Column, Column, Column];
+    for (let i = 0; i < stored.rowCount; i++) {
+      const time = t.values[i] as number;
+      identities.set(eventIdentity(String(k.values[i]), time, String(e.values[i] ?? '')), time);
+    }
+    return identities;
   }
 
   private async writeOnline(
@@ -1090,6 +1262,75 @@ export class FeatureStore {
   }
 }
 
+/**
+ * What a FeatureStore knows of a feature set's stored events: the identity of every event with
+ * ts >= `from` that the offline store held when `version` (of what others wrote there from
+ * `versionSince` on) was taken, and of every event the FeatureStore stored itself since. While
+ * the store's version is unchanged, that is exactly what the store holds from `from` on. The
+ * oldest are forgotten (`from` moves up, a time slice at a time) beyond {@link KNOWN_MAX_EVENTS}
+ * or {@link KNOWN_HORIZON_MS} before the newest.
+ */
+class KnownEvents {
+  /** The start of what is known: every stored event at or after it, none before. */
+  from: number;
+  readonly identities = new Set<string>();
+  /** Identities by slice of time (ts / KNOWN_SLICE_MS, rounded down), to forget the oldest first. */
+  private readonly slices = new Map<number, string[]>();
+  private newest = -Infinity;
+  /** The oldest slice held (Infinity when none). */
+  private oldest = Infinity;
+
+  constructor(
+    readonly versionSince: number,
+    readonly version: string,
+    stored: ReadonlyMap<string, number>,
+  ) {
+    this.from = versionSince;
+    for (const [identity, ts] of stored) this.add(identity, ts);
+    this.forget();
+  }
+
+  /**
+   * Adds events just stored, then forgets the oldest beyond the limits. False once `from` has
+   * moved to a later UTC date than `versionSince`: the version then covers dates nothing known
+   * needs any more, and is better taken again.
+   */
+  remember(times: readonly number[], identities: readonly string[]): boolean {
+    identities.forEach((identity, i) => this.add(identity, times[i] as number));
+    this.forget();
+    return Math.floor(this.from / DAY_MS) <= Math.floor(this.versionSince / DAY_MS);
+  }
+
+  private add(identity: string, ts: number): void {
+    if (ts < this.from || this.identities.has(identity)) return;
+    this.identities.add(identity);
+    if (ts > this.newest) this.newest = ts;
+    const slice = Math.floor(ts / KNOWN_SLICE_MS);
+    if (slice < this.oldest) this.oldest = slice;
+    const list = this.slices.get(slice);
+    if (list === undefined) this.slices.set(slice, [identity]);
+    else list.push(identity);
+  }
+
+  private forget(): void {
+    const horizon = Math.floor((this.newest - KNOWN_HORIZON_MS) / KNOWN_SLICE_MS);
+    if (this.identities.size <= KNOWN_MAX_EVENTS && this.oldest >= horizon) return;
+    // Down to three quarters of the limit, so that the slices are not sorted again at every batch.
+    const target = this.identities.size > KNOWN_MAX_EVENTS ? (KNOWN_MAX_EVENTS * 3) / 4 : Infinity;
+    const slices = [...this.slices.keys()].sort((a, b) => a - b);
+    this.oldest = Infinity;
+    for (const slice of slices) {
+      if (this.identities.size <= target && slice >= horizon) {
+        this.oldest = slice;
+        break;
+      }
+      for (const identity of this.slices.get(slice) ?? []) this.identities.delete(identity);
+      this.slices.delete(slice);
+      this.from = Math.max(this.from, (slice + 1) * KNOWN_SLICE_MS);
+    }
+  }
+}
+
 /* -------------------------------------------------------------------- SQL */
 
 function ident(name: string): string {
@@ -1168,6 +1409,56 @@ function aggregationSql(plan: SetPlan, selection: SetSelection, spineSql: string
 }
 
 /* -------------------------------------------------------------------- helpers */
+
+/**
+ * The accepted events of `batches` as one batch, in order, each identity once (the first batch
+ * that has it keeps it), with the batch each event came from and its identity.
+ */
+function mergeBatches(batches: readonly StoreBatch[]): {
+  events: PreparedEvents['accepted'];
+  owners: number[];
+  identities: string[];
+} {
+  if (batches.length === 1) {
+    const { accepted } = (batches[0] as StoreBatch).prepared;
+    return {
+      events: accepted,
+      owners: new Array<number>(accepted.keys.length).fill(0),
+      identities: accepted.keys.map((key, i) =>
+        eventIdentity(key, accepted.times[i] as number, accepted.eventIds[i] as string),
+      ),
+    };
+  }
+  const first = (batches[0] as StoreBatch).prepared.accepted;
+  const events = {
+    keys: [] as string[],
+    times: [] as number[],
+    eventIds: [] as string[],
+    features: first.features.map(() => [] as Scalar[]),
+  };
+  const owners: number[] = [];
+  const identities: string[] = [];
+  const seen = new Set<string>();
+  batches.forEach(({ prepared: { accepted } }, b) => {
+    for (let i = 0; i < accepted.keys.length; i++) {
+      const key = accepted.keys[i] as string;
+      const ts = accepted.times[i] as number;
+      const eventId = accepted.eventIds[i] as string;
+      const identity = eventIdentity(key, ts, eventId);
+      if (seen.has(identity)) continue;
+      seen.add(identity);
+      identities.push(identity);
+      events.keys.push(key);
+      events.times.push(ts);
+      events.eventIds.push(eventId);
+      accepted.features.forEach((values, f) =>
+        (events.features[f] as Scalar[]).push(values[i] ?? null),
+      );
+      owners.push(b);
+    }
+  });
+  return { events, owners, identities };
+}
 
 /** Whether event (ts, eventId) comes after (otherTs, otherId) under the tie rule. */
 function isAfter(ts: number, eventId: string, otherTs: number, otherId: string): boolean {

@@ -44,6 +44,14 @@ export interface OfflineStore {
    * `compacted`: the files merged away. Throws FERRY_ARGUMENT_INVALID for an unknown table.
    */
   compact(table: string): Promise<{ files: number; compacted: number }>;
+  /**
+   * Optional, for a caller that keeps in memory what it read of a table and what it appended
+   * since: a version of the rows of `table` whose time column is at or after `since` (UTC ms;
+   * `timeColumn` of their appends), leaving out what this store object itself appended or merged.
+   * It stays equal while only this object changes those rows, and changes when another process or
+   * store object adds, merges or removes any of them, or the table is dropped.
+   */
+  versionOfOthers?(table: string, since: number): Promise<string>;
   /** Finishes the operations already asked for, background compactions included, then closes. */
   close(): Promise<void>;
 }

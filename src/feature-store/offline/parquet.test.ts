@@ -637,3 +637,85 @@ describe('ParquetOfflineStore compaction', () => {
     await reopened.close();
   });
 });
+
+describe('ParquetOfflineStore.versionOfOthers', () => {
+  const day = Date.UTC(2024, 5, 1);
+  const at = (d: number, id: number): { id: number; at: number } => ({
+    id,
+    at: day + d * DAY + id,
+  });
+
+  it('stays the same through its own appends and merges, and moves with any other writer', async () => {
+    const root = tmp.fresh();
+    const mine = await openParquetOfflineStore({ path: root, compactAfterFiles: 2 });
+    const other = await openParquetOfflineStore({ path: root, compactAfterFiles: Infinity });
+    const since = day + DAY;
+    // Files of an earlier process are others' too.
+    await other.append('t', events([at(0, 1), at(1, 2)]), { timeColumn: 'at' });
+    const start = await mine.versionOfOthers('t', since);
+    expect(start).not.toBe(await mine.versionOfOthers('t', day));
+
+    for (let id = 10; id < 20; id++)
+      await mine.append('t', events([at(1, id), at(2, id)]), { timeColumn: 'at' });
+    await mine.compactionsSettled();
+    // Its merges took in the other's file of day 1: that file is gone, merged by this object.
+    const merged = await mine.versionOfOthers('t', since);
+    expect(merged).not.toBe(start);
+    await mine.append('t', events([at(1, 30)]), { timeColumn: 'at' });
+    expect(await mine.compact('t')).toMatchObject({ files: 3 });
+    expect(await mine.versionOfOthers('t', since)).toBe(merged);
+
+    // Another writer before `since` does not count; at or after it, it does.
+    await other.append('t', events([at(0, 40)]), { timeColumn: 'at' });
+    expect(await mine.versionOfOthers('t', since)).toBe(merged);
+    await other.append('t', events([at(3, 41)]), { timeColumn: 'at' });
+    const added = await mine.versionOfOthers('t', since);
+    expect(added).not.toBe(merged);
+    await mine.append('t', events([at(1, 42)]), { timeColumn: 'at' });
+    expect(await mine.versionOfOthers('t', since)).toBe(added);
+    // Another's compaction replaces this object's two files of day 1 by one of its own.
+    await other.compact('t');
+    const compacted = await mine.versionOfOthers('t', since);
+    expect(compacted).not.toBe(added);
+    // A drop, by another or by this object, and files removed under it.
+    await other.dropTable('t');
+    const dropped = await mine.versionOfOthers('t', since);
+    expect(dropped).not.toBe(compacted);
+    await mine.append('t', events([at(1, 50)]), { timeColumn: 'at' });
+    expect(await mine.versionOfOthers('t', since)).toBe(dropped);
+    await mine.dropTable('t');
+    expect(await mine.versionOfOthers('t', since)).not.toBe(dropped);
+    await Promise.all([mine.close(), other.close()]);
+  });
+
+  it('sees a file of its own removed by another process, even with its whole folder', async () => {
+    const root = tmp.fresh();
+    const store = await openParquetOfflineStore({ path: root });
+    await store.append('t', events([at(0, 1)]), { timeColumn: 'at' });
+    await store.append('t', events([at(1, 2)]), { timeColumn: 'at' });
+    const before = await store.versionOfOthers('t', day);
+    fs.rmSync(path.join(root, 't', 'date=2024-06-02'), { recursive: true });
+    expect(await store.versionOfOthers('t', day)).not.toBe(before);
+    await store.close();
+  });
+
+  it('writes a batch of one date as one file in its date folder, and of several dates one file each', async () => {
+    const root = tmp.fresh();
+    const store = await openParquetOfflineStore({ path: root });
+    // The last millisecond of a day, and a time that rounds to the next day's first microsecond.
+    const edge = day + DAY - 1;
+    await store.append('t', events([at(0, 1), { id: 2, at: edge }]), { timeColumn: 'at' });
+    await store.append('t', events([{ id: 3, at: edge + 0.9999999 }]), { timeColumn: 'at' });
+    await store.append('t', events([at(2, 4), at(3, 5), at(2, 6)]), { timeColumn: 'at' });
+    expect(filesUnder(path.join(root, 't')).map((f) => f.split('/')[0])).toEqual([
+      'date=2024-06-01',
+      'date=2024-06-02',
+      'date=2024-06-03',
+      'date=2024-06-04',
+    ]);
+    const read = tableToRows(await store.read('t'));
+    expect(read.map((r) => r.id).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    await store.close();
+    expect(filesUnder(path.join(root, '.staging'))).toEqual([]);
+  });
+});

@@ -14,6 +14,13 @@
  * partial file and an acknowledged append survives a crash. Column types are stored as float →
  * DOUBLE, int → BIGINT, bool → BOOLEAN, string → VARCHAR, timestamp → TIMESTAMP (UTC, no zone).
  * Names sort in append order (`<ms>` grows in this process and starts above every file it has seen).
+ * An append whose rows fall on one date (a stream's batch, typically) is one plain COPY into one
+ * staged file; rows of several dates take DuckDB's partitioned COPY.
+ *
+ * Others' writes: the store remembers the files it published itself (appends and merges), so that
+ * `versionOfOthers` can tell a caller that keeps a table's recent rows in memory (the feature
+ * store's duplicate check) whether anyone else added, merged or removed rows since, from a listing
+ * of the folders concerned and without DuckDB.
  *
  * Compaction: every append adds a file per folder it touches (the table's own folder or a `date=`
  * folder), so a stream of small appends would leave thousands of files to open on each read. A
@@ -209,9 +216,17 @@ export class ParquetOfflineStore implements OfflineStore {
   private readonly checkedTables = new Set<string>();
   /** Drops per table: a merge started before a drop must not commit into the table after it. */
   private readonly generations = new Map<string, number>();
+  /**
+   * Per folder, the live files this store object published (appends and merges), so that
+   * {@link versionOfOthers} can leave them out: added before their rename, the inputs of a merge
+   * taken out at its commit, a dropped table's forgotten.
+   */
+  private readonly ownFiles = new Map<string, Set<string>>();
   /** Column schemas of tables this process has read or written; valid because it is the only writer. */
   private readonly schemas = new Map<string, ColumnSchema[]>();
   private lastFileMs = 0;
+  /** Whether `.staging/` is known to exist (made by the first append, made again after a failed one). */
+  private stagingMade = false;
   private closed = false;
   /** Operations still running (queued ones included), which close() waits for. */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -340,6 +355,51 @@ export class ParquetOfflineStore implements OfflineStore {
     return hasTableFiles(this.tableDir(table));
   }
 
+  /**
+   * A version of what others wrote of `table` at or after `since` (see the OfflineStore
+   * contract): the names of the live files of its own folder and of its `date=` folders from the
+   * UTC date of `since` on that this object did not publish, the files it published that are gone
+   * without its merging them, and the number of times it dropped the table. One `readdir` of the
+   * table's folder and one per such date folder; DuckDB is not involved.
+   */
+  async versionOfOthers(table: string, since: number): Promise<string> {
+    this.assertOpen();
+    assertTableName(table);
+    const dir = this.tableDir(table);
+    const first = Number.isFinite(since) ? dateFolderOf(since) : null;
+    // Names of 4-digit years sort by date; any other name is kept, to be safe.
+    const inRange = (name: string): boolean =>
+      first === null || !DATE_FOLDER.test(name) || name >= first;
+    const entries = (await readdir(dir, { withFileTypes: true }).catch(ignoreMissing)) ?? [];
+    const folders = new Set([dir]);
+    for (const e of entries) {
+      if (e.isDirectory() && e.name.startsWith(PARTITION_PREFIX) && inRange(e.name))
+        folders.add(path.join(dir, e.name));
+    }
+    // A folder of files this object published that someone removed whole.
+    for (const folder of this.ownFiles.keys()) {
+      if (isFolderOf(folder, dir) && (folder === dir || inRange(path.basename(folder))))
+        folders.add(folder);
+    }
+    const version: string[] = [`drops ${this.generationOf(table)}`];
+    for (const folder of folders) {
+      const names =
+        folder === dir
+          ? entries.filter((e) => e.isFile() && e.name.endsWith('.parquet')).map((e) => e.name)
+          : await parquetFilesIn(folder);
+      const own = this.ownFiles.get(folder);
+      const where = path.relative(dir, folder);
+      for (const name of classifyFiles(names).live) {
+        if (!own?.has(name)) version.push(`+${where}/${name}`);
+      }
+      if (own !== undefined && own.size > 0) {
+        const present = new Set(names);
+        for (const name of own) if (!present.has(name)) version.push(`-${where}/${name}`);
+      }
+    }
+    return version.join('\n');
+  }
+
   async listTables(): Promise<string[]> {
     this.assertOpen();
     const tables: string[] = [];
@@ -378,6 +438,9 @@ export class ParquetOfflineStore implements OfflineStore {
       }
     }
     this.schemas.delete(table);
+    for (const folder of this.ownFiles.keys()) {
+      if (isFolderOf(folder, dir)) this.ownFiles.delete(folder);
+    }
     // Remove folders left empty, up to (not including) the root, then persist the removals.
     let current = dir;
     while (current !== this.root) {
@@ -557,6 +620,15 @@ export class ParquetOfflineStore implements OfflineStore {
     }
   }
 
+  private ownFilesOf(folder: string): Set<string> {
+    let own = this.ownFiles.get(folder);
+    if (own === undefined) {
+      own = new Set();
+      this.ownFiles.set(folder, own);
+    }
+    return own;
+  }
+
   private tableDir(table: string): string {
     return path.join(this.root, ...table.split('/'));
   }
@@ -635,25 +707,40 @@ export class ParquetOfflineStore implements OfflineStore {
     data: Table,
     timeColumn: string | undefined,
   ): Promise<string[]> {
-    const staging = path.join(this.root, STAGING_DIR, randomUUID());
+    const stagingDir = path.join(this.root, STAGING_DIR);
+    // The staged file (or, for several dates, folder of files), removed on the way out.
+    let staged: string | null = null;
     try {
       // Read first, on a connection of its own: sets lastFileMs above the table's existing files.
       const existing = await this.schemaOf(table);
       if (existing) checkCompatible(table, existing, data);
       // An empty batch has nothing to add to an existing table; it still creates a new one, schema included.
       if (data.rowCount === 0 && existing) return [];
-      const partitioned = timeColumn !== undefined && data.rowCount > 0;
-      const target = partitioned ? path.join(staging, 'out') : path.join(staging, 'out.parquet');
+      const tableDir = this.tableDir(table);
+      const timeIndex = data.columns.findIndex((c) => c.name === timeColumn);
+      // A stream's batch usually falls on one date: then one plain COPY writes its one file, and
+      // there is no partition folder to list. Several dates take DuckDB's partitioned COPY.
+      const date =
+        timeColumn !== undefined && data.rowCount > 0
+          ? singleDateOf(data.columns[timeIndex]?.values ?? [])
+          : null;
+      const partitioned = timeColumn !== undefined && data.rowCount > 0 && date === null;
+      if (!this.stagingMade) {
+        await mkdir(stagingDir, { recursive: true });
+        this.stagingMade = true;
+      }
+      const target = (staged = path.join(
+        stagingDir,
+        partitioned ? randomUUID() : `${randomUUID()}.parquet`,
+      ));
       // DuckDB's part ends with the COPY: the connection's slot is free again while files publish.
       await this.withConnection(async (connection) => {
         // The connection is this append's alone, so a fixed temporary name cannot collide.
         await stageTable(connection, STAGED_TABLE, data);
         let select = stagedSelect(data);
         if (partitioned) {
-          const index = data.columns.findIndex((c) => c.name === timeColumn);
-          select += `, strftime(CAST(${castStaged('timestamp', `c${index}`)} AS DATE), '%Y-%m-%d') AS ${DATE_COLUMN}`;
+          select += `, strftime(CAST(${castStaged('timestamp', `c${timeIndex}`)} AS DATE), '%Y-%m-%d') AS ${DATE_COLUMN}`;
         }
-        await mkdir(staging, { recursive: true });
         const copyOptions = partitioned
           ? `FORMAT parquet, COMPRESSION zstd, PARTITION_BY (${DATE_COLUMN})`
           : 'FORMAT parquet, COMPRESSION zstd';
@@ -661,10 +748,22 @@ export class ParquetOfflineStore implements OfflineStore {
           `COPY (SELECT ${select} FROM temp.${STAGED_TABLE}) TO ${quoteString(target)} (${copyOptions})`,
         );
       });
-      const folders = await this.publishFiles(table, target, partitioned);
+      const moves = partitioned
+        ? await stagedPartitions(target, tableDir)
+        : [
+            {
+              from: target,
+              dir: date === null ? tableDir : path.join(tableDir, `${PARTITION_PREFIX}${date}`),
+            },
+          ];
+      const folders = await this.publishFiles(moves);
+      // A single staged file has moved: nothing is left to remove.
+      if (!partitioned) staged = null;
       this.schemas.set(table, mergeSchema(existing ?? [], data));
       return folders;
     } catch (error) {
+      // Whatever failed, the next append makes sure its staging folder is there.
+      this.stagingMade = false;
       if (error instanceof FerryError) throw error;
       throw new FerryError(
         'FERRY_BACKEND_UNAVAILABLE',
@@ -672,46 +771,33 @@ export class ParquetOfflineStore implements OfflineStore {
         { cause: error },
       );
     } finally {
-      await rm(staging, { recursive: true, force: true });
+      // Gone already when published; what is left of a failed append goes.
+      if (staged !== null) await rm(staged, { recursive: true, force: true });
     }
   }
 
   /**
-   * Moves staged files into the table, durably: fsync each file, rename, fsync the folders.
+   * Moves staged files into their folders, durably: fsync each file, rename, fsync the folders.
    * Returns the folders that received a file.
    */
-  private async publishFiles(
-    table: string,
-    target: string,
-    partitioned: boolean,
-  ): Promise<string[]> {
-    const tableDir = this.tableDir(table);
-    const moves: { from: string; dir: string }[] = [];
-    if (partitioned) {
-      for (const entry of await readdir(target, { withFileTypes: true })) {
-        if (!entry.isDirectory() || !entry.name.startsWith(`${DATE_COLUMN}=`)) continue;
-        const date = entry.name.slice(DATE_COLUMN.length + 1);
-        const from = path.join(target, entry.name);
-        for (const file of await readdir(from)) {
-          if (file.endsWith('.parquet')) {
-            moves.push({
-              from: path.join(from, file),
-              dir: path.join(tableDir, `${PARTITION_PREFIX}${date}`),
-            });
-          }
-        }
-      }
-    } else {
-      moves.push({ from: target, dir: tableDir });
-    }
+  private async publishFiles(moves: readonly StagedMove[]): Promise<string[]> {
     // Names sort in append order: readers list files alphabetically, and a merged file's key range
     // must never take in a later append.
     const ms = (this.lastFileMs = Math.max(Date.now(), this.lastFileMs + 1));
     const touched = new Set<string>();
     for (const move of moves) {
-      await fsyncFile(move.from);
+      await datasyncFile(move.from);
       await ensureDir(move.dir, this.root);
-      await rename(move.from, path.join(move.dir, `part-${ms}-${randomUUID()}.parquet`));
+      const name = `part-${ms}-${randomUUID()}.parquet`;
+      // Known as this object's before it shows, so that versionOfOthers never counts it.
+      const own = this.ownFilesOf(move.dir);
+      own.add(name);
+      try {
+        await rename(move.from, path.join(move.dir, name));
+      } catch (error) {
+        own.delete(name);
+        throw error;
+      }
       touched.add(move.dir);
     }
     for (const dir of touched) await fsyncDir(dir);
@@ -814,7 +900,16 @@ export class ParquetOfflineStore implements OfflineStore {
       await fsyncFile(out);
       const committed = await this.serialize(table, async () => {
         if (this.generationOf(table) !== generation) return false;
-        await rename(out, path.join(folder, name));
+        const own = this.ownFilesOf(folder);
+        own.add(name);
+        try {
+          await rename(out, path.join(folder, name));
+        } catch (error) {
+          own.delete(name);
+          throw error;
+        }
+        // The inputs are dead from here on, their rows in the merged file.
+        for (const input of inputs) own.delete(input.name);
         // Durable before any input goes: a removal persisted without the rename would lose rows.
         await fsyncDir(folder);
         return true;
@@ -1018,6 +1113,75 @@ function mergeSchema(existing: readonly ColumnSchema[], data: Table): ColumnSche
 }
 
 /* ---------------------------------------------------------------- writing */
+
+/** A staged file and the folder it is published into. */
+interface StagedMove {
+  readonly from: string;
+  readonly dir: string;
+}
+
+/**
+ * The UTC date (`YYYY-MM-DD`) all of `times` (UTC ms) fall on, as DuckDB's partitioned COPY
+ * names it (times are rounded to the microsecond first, as staging does), or null when they
+ * span several dates or fall outside the years 1000-9999 (where the two could write a year apart).
+ */
+function singleDateOf(times: readonly Scalar[]): string | null {
+  let day: number | null = null;
+  for (const t of times) {
+    const d = Math.floor(Math.round((t as number) * 1000) / (MS_PER_DAY * 1000));
+    if (day === null) day = d;
+    else if (d !== day) return null;
+  }
+  if (day === null) return null;
+  const text = new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+  return /^[1-9]\d{3}-\d{2}-\d{2}$/.test(text) ? text : null;
+}
+
+/** Whether `folder` holds files of the table in `dir`: `dir` itself or one of its `date=` folders. */
+function isFolderOf(folder: string, dir: string): boolean {
+  return (
+    folder === dir ||
+    (path.dirname(folder) === dir && path.basename(folder).startsWith(PARTITION_PREFIX))
+  );
+}
+
+/** A `date=` folder of a 4-digit year, whose names sort as their dates do. */
+const DATE_FOLDER = /^date=[1-9]\d{3}-\d{2}-\d{2}$/;
+
+/** The `date=` folder of the UTC date of `ms`, as appends name it, or null outside the years 1000-9999. */
+function dateFolderOf(ms: number): string | null {
+  const date = singleDateOf([ms]);
+  return date === null ? null : `${PARTITION_PREFIX}${date}`;
+}
+
+/** The files of a partitioned COPY into `target`, each with the `date=` folder of `tableDir` it belongs in. */
+async function stagedPartitions(target: string, tableDir: string): Promise<StagedMove[]> {
+  const moves: StagedMove[] = [];
+  for (const entry of await readdir(target, { withFileTypes: true })) {
+    if (!entry.isDirectory() || !entry.name.startsWith(`${DATE_COLUMN}=`)) continue;
+    const date = entry.name.slice(DATE_COLUMN.length + 1);
+    const from = path.join(target, entry.name);
+    for (const file of await readdir(from)) {
+      if (file.endsWith('.parquet')) {
+        moves.push({
+          from: path.join(from, file),
+          dir: path.join(tableDir, `${PARTITION_PREFIX}${date}`),
+        });
+      }
+    }
+  }
+  return moves;
+}
+
+/** Makes a file's contents durable (fdatasync: its data and the size needed to read it back). */
+async function datasyncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
 
 async function fsyncFile(file: string): Promise<void> {
   const handle = await open(file, 'r');

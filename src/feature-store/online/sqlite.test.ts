@@ -46,6 +46,27 @@ describe('SqliteOnlineStore', () => {
     await store.close();
   });
 
+  it('keeps the events of a streamed key within retainMs and a sixteenth of it, pruning as the cutoff moves', async () => {
+    const store = await openSqliteOnlineStore({ path: freshPath('online.db') });
+    const retainMs = 1600;
+    let most = 0;
+    for (let ts = 0; ts <= 20_000; ts += 10) {
+      await store.appendEvents('fs', [{ key: 'k', ts, values: { ts } }], retainMs);
+      const kept = await store.readEvents('fs', 'k', -Infinity, Infinity);
+      // Every event within retainMs of the newest is there, none older than a sixteenth more.
+      expect(kept.length).toBeGreaterThanOrEqual(Math.min(ts, retainMs) / 10 + 1);
+      expect(kept[0]?.ts).toBeGreaterThanOrEqual(ts - retainMs - retainMs / 16);
+      most = Math.max(most, kept.length);
+    }
+    expect(most).toBeLessThanOrEqual((retainMs + retainMs / 16) / 10 + 1);
+    // A late event already older than the cutoff goes at once, as does a key this store never pruned.
+    await store.appendEvents('fs', [{ key: 'k', ts: 100, values: {} }], retainMs);
+    expect((await store.readEvents('fs', 'k', -Infinity, Infinity))[0]?.ts).toBeGreaterThanOrEqual(
+      20_000 - retainMs,
+    );
+    await store.close();
+  });
+
   it('lets two stores on the same file see each other’s writes', async () => {
     const file = freshPath('online.db');
     const writer = await openSqliteOnlineStore({ path: file });

@@ -8,6 +8,20 @@
  * That is the right trade for an online store: it is a cache that can be rebuilt from the offline
  * store, and FULL would add an fsync to every write on the ingestion path.
  *
+ * Checkpoints: ingestion updates entities at random, so each commit dirties about one page per
+ * event. The WAL is copied back into the database every {@link WAL_CHECKPOINT_PAGES} pages
+ * rather than SQLite's default 1,000: a page written many times between two checkpoints is copied
+ * once, and the checkpoint's fsyncs come ten times less often (measured: about a fifth less CPU
+ * per event at 1,000 events a batch). The WAL file grows to about that many pages (40 MB).
+ *
+ * Pruning: `appendEvents` deletes a key's events older than its newest minus `retainMs`, one
+ * statement per key. A stream touches most keys in every batch while their cutoffs move by
+ * milliseconds, so the store remembers, per key, the cutoff it last pruned at and the newest time
+ * it wrote, and prunes again only once the cutoff has moved by a sixteenth of `retainMs`, or at
+ * once when an appended event is already older than the cutoff. A key thus holds at most
+ * `retainMs` and a sixteenth of events. Another process's newer events only make this process
+ * prune less; each process prunes what it appends.
+ *
  * Values are stored as JSON, so a NaN or an infinite feature value reads back as null.
  */
 import fs from 'node:fs';
@@ -19,6 +33,20 @@ import type { Row } from '../../core/table.js';
 import { FerryError } from '../../errors/index.js';
 import type { OnlineEvent, OnlineRecord, OnlineStore, OnlineWrite } from './online-store.js';
 import { assertEvents, assertWrites } from './validate.js';
+
+/** Pages the WAL may hold before a commit copies them back into the database (SQLite's default: 1,000). */
+const WAL_CHECKPOINT_PAGES = 10_000;
+/** A key is pruned again once its cutoff has moved by this share of `retainMs` (see the header). */
+const PRUNE_STEP = 1 / 16;
+/** Keys whose last prune is remembered, at most; past that the memory starts afresh. */
+const PRUNED_KEYS_MAX = 200_000;
+
+/** What this store last did to a key's events: the cutoff it pruned at, the newest ts it wrote. */
+interface Pruned {
+  cutoff: number;
+  newest: number;
+  retainMs: number;
+}
 
 export interface SqliteOnlineStoreOptions {
   /** The database file; its folder is created if missing. `:memory:` for a throwaway store. */
@@ -63,6 +91,7 @@ export async function openSqliteOnlineStore(
     db = new Database(options.path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
     // Another process (the CLI beside a running server) may hold the write lock briefly.
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
@@ -97,6 +126,9 @@ export class SqliteOnlineStore implements OnlineStore {
     retainMs: number,
   ) => void;
   private readonly deleteTx: (featureSet: string) => void;
+  /** Per feature set and key, this store's last prune (see the module header). */
+  private readonly pruned = new Map<string, Map<string, Pruned>>();
+  private prunedKeys = 0;
 
   /** Use {@link openSqliteOnlineStore}. */
   constructor(db: Database.Database, location: string) {
@@ -136,13 +168,22 @@ export class SqliteOnlineStore implements OnlineStore {
     });
     this.appendEventsTx = db.transaction(
       (featureSet: string, events: readonly OnlineEvent[], retainMs: number) => {
-        const keys = new Set<string>();
+        // The oldest and newest event of each key in the batch.
+        const span = new Map<string, [number, number]>();
         for (const e of events) {
           this.insertEvent.run(featureSet, e.key, e.ts, e.eventId ?? '', JSON.stringify(e.values));
-          keys.add(e.key);
+          const seen = span.get(e.key);
+          if (seen === undefined) span.set(e.key, [e.ts, e.ts]);
+          else {
+            if (e.ts < seen[0]) seen[0] = e.ts;
+            if (e.ts > seen[1]) seen[1] = e.ts;
+          }
         }
         if (retainMs === Infinity) return;
-        for (const key of keys) this.pruneEvents.run(featureSet, key, featureSet, key, retainMs);
+        for (const [key, [oldest, newest]] of span) {
+          if (this.mustPrune(featureSet, key, oldest, newest, retainMs))
+            this.pruneEvents.run(featureSet, key, featureSet, key, retainMs);
+        }
       },
     );
     this.deleteTx = db.transaction((featureSet: string) => {
@@ -204,12 +245,50 @@ export class SqliteOnlineStore implements OnlineStore {
   async deleteFeatureSet(featureSet: string): Promise<void> {
     this.assertOpen();
     this.deleteTx(featureSet);
+    this.prunedKeys -= this.pruned.get(featureSet)?.size ?? 0;
+    this.pruned.delete(featureSet);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
+  }
+
+  /**
+   * Whether a key that received events from `oldest` to `newest` is to be pruned now (see the
+   * module header), remembering the prune it decides on. A key this store has not pruned since it
+   * opened always is.
+   */
+  private mustPrune(
+    featureSet: string,
+    key: string,
+    oldest: number,
+    newest: number,
+    retainMs: number,
+  ): boolean {
+    let keys = this.pruned.get(featureSet);
+    if (keys === undefined) {
+      keys = new Map();
+      this.pruned.set(featureSet, keys);
+    }
+    const last = keys.get(key);
+    if (last !== undefined && last.retainMs === retainMs) {
+      last.newest = Math.max(last.newest, newest);
+      const cutoff = last.newest - retainMs;
+      if (oldest >= cutoff && cutoff - last.cutoff < retainMs * PRUNE_STEP) return false;
+      last.cutoff = cutoff;
+      return true;
+    }
+    if (last === undefined) {
+      if (this.prunedKeys >= PRUNED_KEYS_MAX) {
+        for (const remembered of this.pruned.values()) remembered.clear();
+        this.prunedKeys = 0;
+      }
+      this.prunedKeys++;
+    }
+    keys.set(key, { cutoff: newest - retainMs, newest, retainMs });
+    return true;
   }
 
   private assertOpen(): void {
