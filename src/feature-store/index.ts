@@ -41,4 +41,10 @@ export {
 } from './windows.js';
 export { castKey, castTimestamp, castValue, INVALID } from './cast.js';
 export type { OfflineStore, ReadOptions } from './offline/offline-store.js';
-export type { OnlineStore, OnlineRecord, OnlineWrite, OnlineEvent } from './online/online-store.js';
+export {
+  readEvents,
+  type OnlineStore,
+  type OnlineRecord,
+  type OnlineWrite,
+  type OnlineEvent,
+} from './online/online-store.js';

@@ -7,7 +7,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Row } from '../core/table.js';
-import type { OnlineEvent, OnlineStore } from '../feature-store/online/online-store.js';
+import {
+  readEvents,
+  type OnlineEvent,
+  type OnlineStore,
+} from '../feature-store/online/online-store.js';
 import { expectCode, trackOpened, uniqueName } from './harness.js';
 
 /**
@@ -136,7 +140,7 @@ export function describeOnlineStoreConformance(
         await first.close();
         const second = await connect();
         expect(await second.readLatest(fs, ['k'])).toEqual([{ ts: 42, values: { kept: true } }]);
-        expect(await second.readEvents(fs, 'k', 0, 100)).toEqual([{ ts: 42, values: { n: 1 } }]);
+        expect(await readEvents(second, fs, 'k', 0, 100)).toEqual([{ ts: 42, values: { n: 1 } }]);
       });
     });
 
@@ -151,15 +155,15 @@ export function describeOnlineStoreConformance(
         }));
         await store.appendEvents(fs, events, Infinity);
         const read = async (since: number, until: number): Promise<number[]> =>
-          (await store.readEvents(fs, 'k', since, until)).map((e) => e.ts);
+          (await readEvents(store, fs, 'k', since, until)).map((e) => e.ts);
         expect(await read(100, 400)).toEqual([200, 300, 400]);
         expect(await read(99, 100)).toEqual([100]);
         expect(await read(100, 100)).toEqual([]);
         expect(await read(500, 1000)).toEqual([]);
         expect(await read(0, 99)).toEqual([]);
         expect(await read(-Infinity, Infinity)).toEqual([100, 200, 300, 400, 500]);
-        expect(await store.readEvents(fs, 'other', 0, 1000)).toEqual([]);
-        expect(await store.readEvents(fs, 'k', 250, 300)).toEqual([
+        expect(await readEvents(store, fs, 'other', 0, 1000)).toEqual([]);
+        expect(await readEvents(store, fs, 'k', 250, 300)).toEqual([
           { ts: 300, values: { ts: 300 } },
         ]);
       });
@@ -171,7 +175,7 @@ export function describeOnlineStoreConformance(
         const b = { key: 'k', ts: 1000, eventId: 'tx-2', values: { amount: 20 } };
         await store.appendEvents(fs, [a, a, b], Infinity);
         await store.appendEvents(fs, [a], Infinity);
-        const read = await store.readEvents(fs, 'k', 0, 2000);
+        const read = await readEvents(store, fs, 'k', 0, 2000);
         expect(read).toHaveLength(2);
         expect(read.map((e) => e.values.amount).sort()).toEqual([10, 20]);
       });
@@ -190,7 +194,7 @@ export function describeOnlineStoreConformance(
           [{ key: 'k', ts: 5, eventId: 'x', values: { n: 2 } }],
           Infinity,
         );
-        expect(await store.readEvents(fs, 'k', 0, 10)).toHaveLength(2);
+        expect(await readEvents(store, fs, 'k', 0, 10)).toHaveLength(2);
       });
 
       it('keeps every event within retainMs of the newest event of its key', async () => {
@@ -204,10 +208,10 @@ export function describeOnlineStoreConformance(
         await store.appendEvents(fs, [{ key: 'k', ts: t - 1000, values: { n: 3 } }], day);
         await store.appendEvents(fs, [{ key: 'other', ts: t - 30 * day, values: { n: 4 } }], day);
         expect(
-          (await store.readEvents(fs, 'k', -Infinity, Infinity)).map((e) => e.values.n),
+          (await readEvents(store, fs, 'k', -Infinity, Infinity)).map((e) => e.values.n),
         ).toEqual([1, 3, 2]);
         // Another key's pruning never touches this one.
-        expect(await store.readEvents(fs, 'other', -Infinity, Infinity)).toEqual([
+        expect(await readEvents(store, fs, 'other', -Infinity, Infinity)).toEqual([
           { ts: t - 30 * day, values: { n: 4 } },
         ]);
       });
@@ -220,7 +224,7 @@ export function describeOnlineStoreConformance(
           await store.appendEvents(fs, [{ key: 'k', ts: 50, eventId, values: { id: eventId } }], 0);
         }
         await store.appendEvents(fs, [{ key: 'k', ts: 49, eventId: 'z', values: { id: 'z' } }], 1);
-        const read = await store.readEvents(fs, 'k', 0, 100);
+        const read = await readEvents(store, fs, 'k', 0, 100);
         expect(read.map((e) => e.values.id)).toEqual([
           'z',
           '',
@@ -251,7 +255,7 @@ export function describeOnlineStoreConformance(
           [{ key: 'k{1}:%', ts: 1_700_000_000_000.5, eventId: 'id\u0000with nul', values }],
           Infinity,
         );
-        expect(await store.readEvents(fs, 'k{1}:%', 0, Infinity)).toEqual([
+        expect(await readEvents(store, fs, 'k{1}:%', 0, Infinity)).toEqual([
           { ts: 1_700_000_000_000.5, values },
         ]);
       });
@@ -269,7 +273,7 @@ export function describeOnlineStoreConformance(
           ],
           100,
         );
-        const read = await store.readEvents(fs, 'k', 0, 100);
+        const read = await readEvents(store, fs, 'k', 0, 100);
         expect(read).toHaveLength(2);
         // Whether the first or the last values are kept is the backend's; one entry is the contract.
         expect(read.map((e) => e.ts)).toEqual([10, 20]);
@@ -281,16 +285,16 @@ export function describeOnlineStoreConformance(
         const old = [1, 2, 3].map((ts) => ({ key: 'k', ts, values: { ts } }));
         await store.appendEvents(fs, old, Infinity);
         await store.appendEvents(fs, [{ key: 'k', ts: 1e12, values: { ts: 1e12 } }], Infinity);
-        expect(await store.readEvents(fs, 'k', -Infinity, Infinity)).toHaveLength(4);
+        expect(await readEvents(store, fs, 'k', -Infinity, Infinity)).toHaveLength(4);
         // Newest 1000 and retainMs 200: the cutoff is 800, kept inclusive.
         const batch = [700, 799, 800, 900, 1000].map((ts) => ({ key: 'j', ts, values: { ts } }));
         await store.appendEvents(fs, batch, 200);
-        expect((await store.readEvents(fs, 'j', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
+        expect((await readEvents(store, fs, 'j', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
           800, 900, 1000,
         ]);
         // A late event older than the cutoff is pruned as soon as it lands.
         await store.appendEvents(fs, [{ key: 'j', ts: 500, values: { ts: 500 } }], 200);
-        expect((await store.readEvents(fs, 'j', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
+        expect((await readEvents(store, fs, 'j', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
           800, 900, 1000,
         ]);
       });
@@ -307,9 +311,15 @@ export function describeOnlineStoreConformance(
           Infinity,
         );
         await store.appendEvents(two, [{ key: 'k', ts: 1, values: { s: 'two/k' } }], Infinity);
-        expect(await store.readEvents(one, 'k', 0, 1)).toEqual([{ ts: 1, values: { s: 'one/k' } }]);
-        expect(await store.readEvents(one, 'j', 0, 1)).toEqual([{ ts: 1, values: { s: 'one/j' } }]);
-        expect(await store.readEvents(two, 'k', 0, 1)).toEqual([{ ts: 1, values: { s: 'two/k' } }]);
+        expect(await readEvents(store, one, 'k', 0, 1)).toEqual([
+          { ts: 1, values: { s: 'one/k' } },
+        ]);
+        expect(await readEvents(store, one, 'j', 0, 1)).toEqual([
+          { ts: 1, values: { s: 'one/j' } },
+        ]);
+        expect(await readEvents(store, two, 'k', 0, 1)).toEqual([
+          { ts: 1, values: { s: 'two/k' } },
+        ]);
       });
     });
 
@@ -362,7 +372,9 @@ export function describeOnlineStoreConformance(
         ];
         for (const [since, until] of windows) {
           const many = await store.readEventsMany(fs, keys, since, until);
-          const one = await Promise.all(keys.map((key) => store.readEvents(fs, key, since, until)));
+          const one = await Promise.all(
+            keys.map((key) => readEvents(store, fs, key, since, until)),
+          );
           expect(many, `(${since}, ${until}]`).toEqual(one);
           many.forEach((list, i) => {
             for (const e of list) {
@@ -412,9 +424,9 @@ export function describeOnlineStoreConformance(
         }
         await store.deleteFeatureSet(gone);
         expect(await store.readLatest(gone, ['k'])).toEqual([null]);
-        expect(await store.readEvents(gone, 'k', 0, 10)).toEqual([]);
+        expect(await readEvents(store, gone, 'k', 0, 10)).toEqual([]);
         expect(await store.readLatest(kept, ['k'])).toEqual([{ ts: 1, values: { v: kept } }]);
-        expect(await store.readEvents(kept, 'k', 0, 10)).toEqual([{ ts: 1, values: { v: kept } }]);
+        expect(await readEvents(store, kept, 'k', 0, 10)).toEqual([{ ts: 1, values: { v: kept } }]);
         // Deleting a feature set that holds nothing is not an error.
         await store.deleteFeatureSet(uniqueName('never_written'));
       });
@@ -460,7 +472,7 @@ export function describeOnlineStoreConformance(
         const fs = uniqueName('fs');
         await expectCode(store.readLatest(fs, ['k']), 'FERRY_STORE_CLOSED');
         await expectCode(store.writeLatest(fs, []), 'FERRY_STORE_CLOSED');
-        await expectCode(store.readEvents(fs, 'k', 0, 1), 'FERRY_STORE_CLOSED');
+        await expectCode(readEvents(store, fs, 'k', 0, 1), 'FERRY_STORE_CLOSED');
         await expectCode(store.readEventsMany(fs, ['k'], 0, 1), 'FERRY_STORE_CLOSED');
         await expectCode(store.appendEvents(fs, [], 1), 'FERRY_STORE_CLOSED');
         await expectCode(store.deleteFeatureSet(fs), 'FERRY_STORE_CLOSED');

@@ -33,16 +33,9 @@ export interface OnlineStore {
   /** One entry per key, in the order asked, null when the key is unknown. */
   readLatest(featureSet: string, keys: readonly string[]): Promise<(OnlineRecord | null)[]>;
   appendEvents(featureSet: string, events: readonly OnlineEvent[], retainMs: number): Promise<void>;
-  /** Events of `key` with since < ts <= until, ascending by ts. */
-  readEvents(
-    featureSet: string,
-    key: string,
-    since: number,
-    until: number,
-  ): Promise<OnlineRecord[]>;
   /**
-   * `readEvents` for many keys at once (one round trip on a networked store): one list per key,
-   * in the order asked, empty for an unknown key.
+   * Events of each key with since < ts <= until, ascending by ts then event id, read at once (one
+   * round trip on a networked store): one list per key, in the order asked, empty for an unknown key.
    */
   readEventsMany(
     featureSet: string,
@@ -52,4 +45,18 @@ export interface OnlineStore {
   ): Promise<OnlineRecord[][]>;
   deleteFeatureSet(featureSet: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The events of one key with since < ts <= until: {@link OnlineStore.readEventsMany} of one key.
+ * @example const events = await readEvents(store, 'transactions', 'c0042', since, until);
+ */
+export async function readEvents(
+  store: OnlineStore,
+  featureSet: string,
+  key: string,
+  since: number,
+  until: number,
+): Promise<OnlineRecord[]> {
+  return (await store.readEventsMany(featureSet, [key], since, until))[0] ?? [];
 }

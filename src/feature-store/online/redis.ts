@@ -259,15 +259,6 @@ export class RedisOnlineStore implements OnlineStore {
     );
   }
 
-  async readEvents(
-    featureSet: string,
-    key: string,
-    since: number,
-    until: number,
-  ): Promise<OnlineRecord[]> {
-    return (await this.readEventsMany(featureSet, [key], since, until))[0] ?? [];
-  }
-
   async readEventsMany(
     featureSet: string,
     keys: readonly string[],

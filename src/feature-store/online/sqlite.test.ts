@@ -1,3 +1,4 @@
+import { readEvents } from './online-store.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import Sqlite from 'better-sqlite3';
@@ -34,13 +35,13 @@ describe('SqliteOnlineStore', () => {
     await store.appendEvents('fs', [{ key: 'other', ts: 10, values: {} }], Infinity);
     // Newest is 600 after this write: the cutoff is 600 - 200 = 400, and 400 itself stays.
     await store.appendEvents('fs', [{ key: 'k', ts: 600, values: { ts: 600 } }], 200);
-    expect((await store.readEvents('fs', 'k', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
+    expect((await readEvents(store, 'fs', 'k', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
       400, 500, 600,
     ]);
-    expect(await store.readEvents('fs', 'other', -Infinity, Infinity)).toHaveLength(1);
+    expect(await readEvents(store, 'fs', 'other', -Infinity, Infinity)).toHaveLength(1);
     // A late event older than the cutoff is pruned as soon as it lands.
     await store.appendEvents('fs', [{ key: 'k', ts: 50, values: { ts: 50 } }], 200);
-    expect((await store.readEvents('fs', 'k', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
+    expect((await readEvents(store, 'fs', 'k', -Infinity, Infinity)).map((e) => e.ts)).toEqual([
       400, 500, 600,
     ]);
     await store.close();
@@ -52,7 +53,7 @@ describe('SqliteOnlineStore', () => {
     let most = 0;
     for (let ts = 0; ts <= 20_000; ts += 10) {
       await store.appendEvents('fs', [{ key: 'k', ts, values: { ts } }], retainMs);
-      const kept = await store.readEvents('fs', 'k', -Infinity, Infinity);
+      const kept = await readEvents(store, 'fs', 'k', -Infinity, Infinity);
       // Every event within retainMs of the newest is there, none older than a sixteenth more.
       expect(kept.length).toBeGreaterThanOrEqual(Math.min(ts, retainMs) / 10 + 1);
       expect(kept[0]?.ts).toBeGreaterThanOrEqual(ts - retainMs - retainMs / 16);
@@ -61,7 +62,7 @@ describe('SqliteOnlineStore', () => {
     expect(most).toBeLessThanOrEqual((retainMs + retainMs / 16) / 10 + 1);
     // A late event already older than the cutoff goes at once, as does a key this store never pruned.
     await store.appendEvents('fs', [{ key: 'k', ts: 100, values: {} }], retainMs);
-    expect((await store.readEvents('fs', 'k', -Infinity, Infinity))[0]?.ts).toBeGreaterThanOrEqual(
+    expect((await readEvents(store, 'fs', 'k', -Infinity, Infinity))[0]?.ts).toBeGreaterThanOrEqual(
       20_000 - retainMs,
     );
     await store.close();
@@ -88,7 +89,7 @@ describe('SqliteOnlineStore', () => {
     await expect(runScript(script, [file])).rejects.toMatchObject({ signal: 'SIGKILL' });
     const store = await openSqliteOnlineStore({ path: file });
     expect(await store.readLatest('fs', ['k'])).toEqual([{ ts: 7, values: { survived: true } }]);
-    expect(await store.readEvents('fs', 'k', 0, 7)).toEqual([{ ts: 7, values: { n: 1 } }]);
+    expect(await readEvents(store, 'fs', 'k', 0, 7)).toEqual([{ ts: 7, values: { n: 1 } }]);
     await store.close();
   });
 

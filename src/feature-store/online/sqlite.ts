@@ -218,15 +218,6 @@ export class SqliteOnlineStore implements OnlineStore {
     if (events.length > 0) this.appendEventsTx(featureSet, events, retainMs);
   }
 
-  async readEvents(
-    featureSet: string,
-    key: string,
-    since: number,
-    until: number,
-  ): Promise<OnlineRecord[]> {
-    return (await this.readEventsMany(featureSet, [key], since, until))[0] ?? [];
-  }
-
   async readEventsMany(
     featureSet: string,
     keys: readonly string[],
