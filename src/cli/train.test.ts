@@ -89,6 +89,25 @@ describe('ferry train --recipe', () => {
     expect(text).toContain('Registered fraud version 3');
   }, 60_000);
 
+  it('builds the model as --refit says (folds by default) and reports it', async () => {
+    const dir = exampleProject();
+    const base = ['--target', 'is_fraud', '--name', 'fraud', '--project', dir];
+    const args = [...base, '--recipe', 'fraud_training', '--models', 'gbdt', '--cv', '3', '--json'];
+    type Refit = { refit: { mode: string; models: number; rounds: number[] } };
+    const bagged = JSON.parse(await ferryTrain(args)) as Refit;
+    expect(bagged.refit.mode).toBe('folds');
+    expect(bagged.refit.models).toBe(3);
+    expect(bagged.refit.rounds).toHaveLength(3);
+    const full = JSON.parse(await ferryTrain([...args, '--refit', 'full'])) as Refit;
+    expect(full.refit).toEqual({ mode: 'full', models: 1, rounds: [expect.any(Number)] });
+    await expect(ferryTrain([...args, '--refit', 'all'])).rejects.toThrow(
+      expect.objectContaining({
+        code: 'FERRY_ARGUMENT_INVALID',
+        message: expect.stringContaining('full, folds'),
+      }),
+    );
+  }, 60_000);
+
   it('asks for --data or --recipe, and names an unknown recipe', async () => {
     const dir = exampleProject();
     const base = ['--target', 'is_fraud', '--name', 'fraud', '--project', dir];

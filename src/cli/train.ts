@@ -17,6 +17,7 @@ import {
   type TrainingJobResult,
 } from '../training/job.js';
 import { SEARCH_STRATEGIES, type SearchStrategy } from '../training/search.js';
+import { REFIT_MODES, type RefitMode } from '../training/train.js';
 import { sha256File } from '../training/recipe-data.js';
 import { withWorkspace, type GlobalOptions } from './context.js';
 import { argumentError, printJson, printTable, progress } from './output.js';
@@ -39,6 +40,7 @@ interface TrainOptions extends GlobalOptions {
   readonly cv?: string;
   readonly testFraction?: string;
   readonly workers?: string;
+  readonly refit?: string;
 }
 
 export function registerTrain(program: Command): void {
@@ -96,6 +98,10 @@ export function registerTrain(program: Command): void {
       '0.2',
     )
     .option('--workers <n>', 'worker threads for candidates (0: in this thread; default: cores)')
+    .option(
+      '--refit <mode>',
+      'how the winner becomes the model: folds (a boosted winner under cross-validation is the average of its fold models; the default) or full (one refit on all rows)',
+    )
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
@@ -310,6 +316,7 @@ function summary(name: string, outcome: TrainingJobResult): Record<string, unkno
     metrics: result.metrics,
     validation: result.validation,
     search: result.search,
+    refit: result.refit,
     test: result.test === null ? null : { rows: result.test.rows, metrics: result.test.metrics },
     candidates: result.candidates,
   };
@@ -388,6 +395,9 @@ function parseSearch(options: TrainOptions): SearchSettings {
       `--search must be one of ${SEARCH_STRATEGIES.join(', ')}, got '${strategy}'`,
     );
   }
+  if (options.refit !== undefined && !REFIT_MODES.includes(options.refit as RefitMode)) {
+    throw argumentError(`--refit must be one of ${REFIT_MODES.join(', ')}, got '${options.refit}'`);
+  }
   const testFraction = Number(options.testFraction ?? '0.2');
   if (!(testFraction >= 0 && testFraction < 1)) {
     throw argumentError(
@@ -412,6 +422,7 @@ function parseSearch(options: TrainOptions): SearchSettings {
       : { timeBudgetMs: parseDuration(options.timeBudget) }),
     ...(options.cv === undefined ? {} : { cv: integer('--cv', options.cv, 1) }),
     ...(options.workers === undefined ? {} : { workers: integer('--workers', options.workers, 0) }),
+    ...(options.refit === undefined ? {} : { refit: options.refit as RefitMode }),
   };
 }
 

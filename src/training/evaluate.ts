@@ -5,8 +5,9 @@
  * same numbers: that is what makes a search deterministic whatever the number of workers.
  */
 import type { ModelSignature, Task } from '../core/model.js';
+import { FerryError } from '../errors/index.js';
 import { takeRows, type Table } from '../core/table.js';
-import { truncateForest, type GbdtModel } from './algorithms/gbdt.js';
+import { averageForests, truncateForest, type GbdtModel } from './algorithms/gbdt.js';
 import type { Objective } from './algorithms/objective.js';
 import {
   CANDIDATES,
@@ -21,7 +22,7 @@ import {
   NativePredictor,
   type NativeModelDocument,
 } from './native-model.js';
-import { fit, transform } from './preprocess.js';
+import { fit, transform, type PreprocessSpec } from './preprocess.js';
 import { createRng, shuffleInPlace } from './random.js';
 import type { Fold } from './split.js';
 
@@ -68,6 +69,21 @@ function subProblem(problem: Problem, rows: Uint32Array): Problem {
   return { ...problem, y: Float64Array.from(rows, (i) => problem.y[i] as number) };
 }
 
+function fitPreprocess(
+  table: Table,
+  signature: ModelSignature,
+  problem: Problem,
+  definition: CandidateDefinition,
+): PreprocessSpec {
+  // Ordering categories by their mean target helps trees; it is only defined for one output.
+  return fit(table, signature.inputs, {
+    mode: definition.mode,
+    ...(definition.mode === 'tree' && problem.objective !== 'multiclass'
+      ? { target: problem.y }
+      : {}),
+  });
+}
+
 /**
  * Fits `algorithm` with `params` on `table` and returns the native model document.
  * @example const doc = fitDocument(data.table, data.signature, data.problem, 7, 'gbdt', params, null, 120);
@@ -88,11 +104,7 @@ export function fitDocument(
 } {
   const definition = candidateDefinition(algorithm);
   const { objective, nClasses, y } = problem;
-  // Ordering categories by their mean target helps trees; it is only defined for one output.
-  const preprocess = fit(table, signature.inputs, {
-    mode: definition.mode,
-    ...(definition.mode === 'tree' && objective !== 'multiclass' ? { target: y } : {}),
-  });
+  const preprocess = fitPreprocess(table, signature, problem, definition);
   const output = definition.fit(
     {
       x: transform(preprocess, table),
@@ -193,4 +205,71 @@ export function evaluateCandidate(data: SelectionData, task: EvaluationTask): Ev
   const params = { ...(parts[0] as (typeof parts)[number]).fitted.params };
   if (rounds !== null) params.rounds = rounds;
   return { metrics, params, rounds };
+}
+
+/** A fold bag: the average of a boosted candidate's fold models, and the members themselves. */
+export interface FoldBag {
+  /** One native boosted model whose raw scores are the mean of the members' (`averageForests`). */
+  readonly doc: NativeModelDocument;
+  /** Each fold's model, fitted on the fold's training rows and early-stopped on its held-out rows. */
+  readonly members: readonly NativeModelDocument[];
+  /** Boosting rounds each member kept, in fold order. */
+  readonly rounds: readonly number[];
+}
+
+/**
+ * Fold bagging of a boosted candidate: one model per fold, fitted on the fold's training rows
+ * with its own early stopping on the rows the fold holds out, averaged into one boosted model.
+ * Used instead of one refit on all rows with the round count cross-validation chose; on small
+ * data the average of k models varies less than one model, and no round count is carried over
+ * from models of fewer rows.
+ *
+ * The members share one preprocessing, fitted on all rows (as a full refit's is), because a
+ * forest's thresholds are only comparable over the same codes; the members of the bag are
+ * therefore not byte for byte the models that validation scored (theirs were preprocessed per
+ * fold), and a category order learnt from all rows has seen each fold's held-out targets, a
+ * small leak into early stopping only. Deterministic for its inputs.
+ * @example const { doc, rounds } = fitFoldBag(data, 'gbdt', params);
+ */
+export function fitFoldBag(data: SelectionData, algorithm: string, params: Params): FoldBag {
+  const { table, signature, problem, folds, seed } = data;
+  const definition = candidateDefinition(algorithm);
+  if (!definition.boosted) {
+    throw new FerryError(
+      'FERRY_INTERNAL',
+      `fold bagging averages boosted models; '${algorithm}' is not one`,
+    );
+  }
+  const preprocess = fitPreprocess(table, signature, problem, definition);
+  const { objective, nClasses } = problem;
+  const models = folds.map((fold) => {
+    const output = definition.fit(
+      {
+        x: transform(preprocess, takeRows(table, fold.train)),
+        y: subProblem(problem, fold.train).y,
+        validation: {
+          x: transform(preprocess, takeRows(table, fold.valid)),
+          y: subProblem(problem, fold.valid).y,
+        },
+        rounds: null,
+      },
+      { objective, nClasses, seed },
+      params,
+    );
+    const model = output.model as GbdtModel;
+    const curve = output.validationLoss;
+    return curve.length === 0 ? model : truncateForest(model, chooseRounds([curve], [1]));
+  });
+  const document = (model: GbdtModel): NativeModelDocument => ({
+    format: NATIVE_FORMAT,
+    version: NATIVE_FORMAT_VERSION,
+    signature,
+    preprocess,
+    model,
+  });
+  return {
+    doc: document(averageForests(models)),
+    members: models.map(document),
+    rounds: models.map((m) => m.rounds),
+  };
 }

@@ -123,6 +123,11 @@ describe('training on a preparation recipe', () => {
     const run = (await ws.metadata.getRun(outcome.run.id))!;
     expect(run.status).toBe('succeeded');
     expect(run.params.recipe).toBe('fraud_training');
+    // The refit mode is recorded resolved, and what was built beside it.
+    expect(run.params.refit).toBe('folds');
+    const refit = run.outputs.refit as { mode: string; models: number; rounds: number[] };
+    expect(refit.mode).toBe(outcome.result.best === 'gbdt' ? 'folds' : 'full');
+    expect(refit).toEqual(outcome.result.refit);
     const prep = run.outputs.prep as {
       stages: { rowsIn: number; rowsOut: number; removed: Record<string, number> }[];
       parts: { train: number; validation: number; test: number };

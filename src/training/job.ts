@@ -11,9 +11,6 @@
  * takes no separate validation set. The test part is kept out of all of it and scored once, by
  * the selected model, as `test_<metric>`.
  */
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ProjectSpec } from '../config/schema.js';
 import type { JsonObject } from '../core/json.js';
 import type { Label, ModelInput, ModelSignature, Task } from '../core/model.js';
@@ -27,7 +24,7 @@ import type { OfflineStore } from '../feature-store/offline/offline-store.js';
 import type { MetadataStore, Run } from '../metadata/metadata-store.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ModelVersion } from '../metadata/metadata-store.js';
-import { FERRY_VERSION } from '../version.js';
+import { codeVersion, FERRY_VERSION } from '../version.js';
 import {
   classificationMetrics,
   confusionMatrix,
@@ -43,7 +40,7 @@ import {
 import { toNumber } from './preprocess.js';
 import { prepareRecipeData, profileRawInputs, sha256File } from './recipe-data.js';
 import { recipeInputs, trainingOnlySteps } from './recipe-model.js';
-import { trainModel, type TrainOptions, type TrainResult } from './train.js';
+import { DEFAULT_REFIT, trainModel, type TrainOptions, type TrainResult } from './train.js';
 
 /** How candidates are searched and validated; see `TrainOptions`. */
 export type SearchSettings = Pick<
@@ -56,6 +53,7 @@ export type SearchSettings = Pick<
   | 'cv'
   | 'testFraction'
   | 'workers'
+  | 'refit'
   | 'onSearchProgress'
 >;
 
@@ -69,30 +67,9 @@ function searchParams(s: SearchSettings | undefined): JsonObject {
     timeBudgetMs: s?.timeBudgetMs ?? null,
     cv: s?.cv ?? null,
     testFraction: s?.testFraction ?? 0,
+    // Resolved, not null when unset: a later default must not change what reproduces this run.
+    refit: s?.refit ?? DEFAULT_REFIT,
   };
-}
-
-let commit: string | null | undefined;
-
-/**
- * The git commit of Ferry's own source tree, when it runs from a checkout (null otherwise):
- * with the version, the code a run can be reproduced with.
- */
-export function codeVersion(): { ferry: string; commit: string | null } {
-  if (commit === undefined) {
-    try {
-      commit = execFileSync('git', ['rev-parse', 'HEAD'], {
-        cwd: path.dirname(fileURLToPath(import.meta.url)),
-        stdio: ['ignore', 'pipe', 'ignore'],
-        timeout: 5000,
-        encoding: 'utf8',
-      }).trim();
-      if (!/^[0-9a-f]{40}$/.test(commit)) commit = null;
-    } catch {
-      commit = null;
-    }
-  }
-  return { ferry: FERRY_VERSION, commit };
 }
 
 export interface TrainingJobOptions {
@@ -225,6 +202,7 @@ async function registerAndFinish(
       best: result.best,
       validation: { ...result.validation },
       search: { ...result.search, models: [...result.search.models] },
+      refit: { ...result.refit, rounds: [...result.refit.rounds] },
       leaderboard: result.candidates.map((c) => ({
         name: c.name,
         algorithm: c.algorithm,

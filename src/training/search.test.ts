@@ -217,6 +217,9 @@ describe('trainModel with a search', () => {
     expect(scores(two)).toEqual(scores(inProcess));
     expect(Buffer.from(two.artifact).equals(Buffer.from(inProcess.artifact))).toBe(true);
     expect(two.test).toEqual(inProcess.test);
+    // The boosted winner is a fold bag, fitted after the search: the same whatever the workers.
+    expect(inProcess.refit.mode).toBe('folds');
+    expect(two.refit).toEqual(inProcess.refit);
   }, 60_000);
 
   it('never lets the test split into selection: changing its rows changes only the test score', async () => {

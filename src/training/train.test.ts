@@ -141,6 +141,35 @@ describe('trainModel', () => {
     );
   });
 
+  it('averages the fold models of a boosted winner by default, or refits it in full', async () => {
+    const data = interactionTable(500, 5);
+    const bagged = await trainModel(data, { target: 'y', seed: 2, models: ['gbdt'] });
+    const full = await trainModel(data, { target: 'y', seed: 2, models: ['gbdt'], refit: 'full' });
+    expect(bagged.refit.mode).toBe('folds');
+    expect(bagged.refit.models).toBe(5);
+    expect(bagged.refit.rounds).toHaveLength(5);
+    const bag = decodeNativeModel(bagged.artifact).model;
+    expect(bag.kind === 'gbdt' && bag.rounds).toBe(bagged.refit.rounds.reduce((s, r) => s + r, 0));
+    // Selection is the same either way; only the artifact differs.
+    expect(full.metrics).toEqual(bagged.metrics);
+    expect(full.refit).toEqual({
+      mode: 'full',
+      models: 1,
+      rounds: [full.candidates[0]?.params.rounds],
+    });
+    expect(Buffer.from(full.artifact).equals(Buffer.from(bagged.artifact))).toBe(false);
+
+    // A winner that is not boosted is refitted on all rows; a hold-out keeps its one model.
+    const linear = await trainModel(data, { target: 'y', seed: 2, models: ['linear'] });
+    expect(linear.refit).toEqual({ mode: 'full', models: 1, rounds: [] });
+    const holdout = await trainModel(data, { target: 'y', seed: 2, models: ['gbdt'], cv: 1 });
+    expect(holdout.refit.mode).toBe('folds');
+    expect(holdout.refit.models).toBe(1);
+    await expect(
+      trainModel(data, { target: 'y', refit: 'all' as unknown as 'full' }),
+    ).rejects.toThrow(expect.objectContaining({ code: 'FERRY_ARGUMENT_INVALID' }));
+  });
+
   it('trains a regression with a high R² and reports RMSE, MAE and R²', async () => {
     const rand = createRng(7);
     const x = Array.from({ length: 800 }, () => rand() * 4);

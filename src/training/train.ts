@@ -6,9 +6,10 @@
  * Order of work: the target is encoded and the task inferred; an untouched test split is carved
  * out first when `testFraction` > 0; candidates are validated on the remaining rows, by k-fold
  * cross-validation (stratified by class) up to `CROSS_VALIDATION_MAX_ROWS` rows or with `cv`,
- * else on one seeded hold-out split; the winner is refitted (on all selection rows under
- * cross-validation or `refit`, else on the hold-out's training part, which rebuilds the very
- * model validated) and scored once on the test split. Test metrics are reported apart from
+ * else on one seeded hold-out split; the winner becomes the artifact (`refit`: under
+ * cross-validation a boosted winner is the average of its fold models, other winners are refitted
+ * on all selection rows; with a hold-out, the model of the hold-out's training part, the very
+ * model validated) and is scored once on the test split. Test metrics are reported apart from
  * validation metrics and never take part in a choice.
  *
  * Why cross-validation on small data: a single 20% hold-out is too noisy at that size to tell
@@ -26,9 +27,15 @@ import { FerryError } from '../errors/index.js';
 import type { GbdtOptions } from './algorithms/gbdt.js';
 import type { Objective } from './algorithms/objective.js';
 import { DEFAULT_MODELS, resolveCandidates, type ParamValue, type Params } from './candidates.js';
-import { fitDocument, type Problem, type SelectionData } from './evaluate.js';
+import {
+  candidateDefinition,
+  fitDocument,
+  fitFoldBag,
+  type Problem,
+  type SelectionData,
+} from './evaluate.js';
 import { classificationMetrics, regressionMetrics } from './metrics.js';
-import { encodeNativeModel, NativePredictor } from './native-model.js';
+import { encodeNativeModel, NativePredictor, type NativeModelDocument } from './native-model.js';
 import { toNumber } from './preprocess.js';
 import {
   DEFAULT_TRIALS,
@@ -103,11 +110,16 @@ export interface TrainOptions {
    */
   readonly testFraction?: number;
   /**
-   * With a hold-out split, retrain the winner on all rows (train + validation) with the settings
-   * validation chose. Default false: on data that large, the extra rows add little and the
-   * artifact stays the very model the metrics describe. Cross-validation always refits.
+   * How the winner becomes the artifact (default 'folds').
+   * - 'folds': the models fitted on the validation folds' training rows. Under cross-validation a
+   *   boosted winner is the average of its k fold models, each early-stopped on the rows its fold
+   *   holds out (`fitFoldBag`), as one boosted model; other algorithms are refitted on all rows.
+   *   With a hold-out split, the model trained on the training part, the very model validated (on
+   *   data that large the extra rows add little).
+   * - 'full': one refit on all selection rows (train + validation) with the settings and boosting
+   *   rounds validation chose.
    */
-  readonly refit?: boolean;
+  readonly refit?: RefitMode;
   /** Algorithms to try, by id or alias (`linear`, `logreg`, `gbdt`); default linear and gbdt. */
   readonly models?: readonly string[];
   /** How to choose configurations; default 'defaults' (each algorithm once, at its defaults). */
@@ -130,6 +142,24 @@ export interface TrainOptions {
   readonly onProgress?: (message: string) => void;
   /** Called after every candidate: n of N, best so far, time left. */
   readonly onSearchProgress?: (progress: SearchProgress) => void;
+}
+
+/** How the winner becomes the artifact; see `TrainOptions.refit`. */
+export type RefitMode = 'full' | 'folds';
+
+export const REFIT_MODES: readonly RefitMode[] = ['full', 'folds'];
+
+/** See `TrainOptions.refit` and docs/models.md for the measurement that chose it. */
+export const DEFAULT_REFIT: RefitMode = 'folds';
+
+/** What the artifact is, as built. */
+export interface RefitInfo {
+  /** What was done: 'folds' for a fold bag or the hold-out's own model, 'full' for a refit. */
+  readonly mode: RefitMode;
+  /** Models averaged into the artifact: the fold count for a fold bag, else 1. */
+  readonly models: number;
+  /** Boosting rounds of each model averaged, or of the one model; empty when not boosted. */
+  readonly rounds: readonly number[];
 }
 
 /** A leaderboard row: one evaluated configuration. */
@@ -177,6 +207,7 @@ export interface TrainResult {
   readonly search: SearchInfo;
   /** The winner scored once on the test split; null without one. */
   readonly test: TestScore | null;
+  readonly refit: RefitInfo;
   /** The native model (JSON bytes, see `native-model.ts`). */
   readonly artifact: Uint8Array;
 }
@@ -423,25 +454,41 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
   const best = outcome.best;
   progress(`selected ${best.name} by ${metric}`);
 
-  // Refit the winner: the rounds validation chose are fixed, nothing is early-stopped again.
   const rounds = typeof best.params.rounds === 'number' ? best.params.rounds : null;
   const fitParams: Record<string, ParamValue> = { ...best.params };
   delete fitParams.rounds;
-  const all = crossValidate || options.refit === true;
-  const fitRows = all ? null : (folds[0] as Fold).train;
-  if (all) progress(`refitting ${best.name} on all ${m} selection rows`);
-  const final = fitDocument(
-    fitRows === null ? selection : takeRows(selection, fitRows),
-    signature,
-    fitRows === null
-      ? problem
-      : { ...problem, y: Float64Array.from(fitRows, (i) => selectionY[i] as number) },
-    seed,
-    best.algorithm,
-    fitParams as Params,
-    null,
-    rounds,
-  ).doc;
+  const refitMode = options.refit ?? DEFAULT_REFIT;
+  const bag = crossValidate && refitMode === 'folds' && candidateDefinition(best.algorithm).boosted;
+  let final: NativeModelDocument;
+  let refit: RefitInfo;
+  if (bag) {
+    // Fold bagging: each fold's model early-stops on its own held-out rows; no round count
+    // chosen on smaller models is carried over to a model of all rows.
+    const bagged = fitFoldBag(selectionData, best.algorithm, fitParams as Params);
+    final = bagged.doc;
+    refit = { mode: 'folds', models: folds.length, rounds: bagged.rounds };
+    progress(
+      `averaging the ${folds.length} fold models of ${best.name} (rounds ${bagged.rounds.join(', ')})`,
+    );
+  } else {
+    // Refit the winner: the rounds validation chose are fixed, nothing is early-stopped again.
+    const all = crossValidate || refitMode === 'full';
+    const fitRows = all ? null : (folds[0] as Fold).train;
+    if (all) progress(`refitting ${best.name} on all ${m} selection rows`);
+    final = fitDocument(
+      fitRows === null ? selection : takeRows(selection, fitRows),
+      signature,
+      fitRows === null
+        ? problem
+        : { ...problem, y: Float64Array.from(fitRows, (i) => selectionY[i] as number) },
+      seed,
+      best.algorithm,
+      fitParams as Params,
+      null,
+      rounds,
+    ).doc;
+    refit = { mode: all ? 'full' : 'folds', models: 1, rounds: rounds === null ? [] : [rounds] };
+  }
 
   let test: TestScore | null = null;
   if (testRows !== null && testRows.length > 0) {
@@ -476,6 +523,7 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
       workers,
     },
     test,
+    refit,
     artifact: encodeNativeModel(final),
   };
 }
@@ -497,6 +545,9 @@ function checkSearchOptions(options: TrainOptions): void {
   const budget = options.timeBudgetMs;
   if (budget !== undefined && !(budget > 0))
     bad(`the time budget must be positive, got ${budget} ms`);
+  if (options.refit !== undefined && !REFIT_MODES.includes(options.refit)) {
+    bad(`refit must be one of ${REFIT_MODES.join(', ')}, got '${String(options.refit)}'`);
+  }
   const workers = options.workers;
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) {
     bad(`workers must be a whole number (0 runs candidates in this thread), got ${workers}`);

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { accuracy, r2 } from '../metrics.js';
 import { createRng } from '../random.js';
-import { compileForest, fitGbdt, predictForestRaw, truncateForest } from './gbdt.js';
+import {
+  averageForests,
+  compileForest,
+  fitGbdt,
+  predictForestRaw,
+  truncateForest,
+} from './gbdt.js';
 import { compileLinear, fitLogistic, predictLinearRaw } from './linear.js';
 import { toProbabilities } from './objective.js';
 
@@ -228,6 +234,57 @@ describe('gradient boosting', () => {
     const sampled = r2(yTest, predictForestRaw(compileForest(model), test));
     expect(sampled).toBeGreaterThan(0.5);
     expect(r2(yTest, predictForestRaw(compileForest(full), test))).toBeGreaterThan(0.5);
+  });
+
+  it('averages forests exactly in raw-score space (fold bagging), for every objective', () => {
+    // Members of different sizes, class balances and round counts, with missing values: a wrong
+    // node offset, leaf weight, base score or output order would show in the raw scores.
+    const x = uniform(900, 3, 13);
+    for (let i = 0; i < x.rows; i += 7) x.data[i * 3 + 1] = NaN;
+    const targets = {
+      regression: Float64Array.from(
+        { length: x.rows },
+        (_, i) => 3 * (x.data[i * 3] as number) + 5,
+      ),
+      binary: xorLabels(x),
+      multiclass: Float64Array.from({ length: x.rows }, (_, i) => {
+        const a = (x.data[i * 3] as number) + 0.3 * (x.data[i * 3 + 2] as number);
+        return a < -0.2 ? 0 : a < 0.5 ? 1 : 2;
+      }),
+    };
+    for (const objective of ['regression', 'binary', 'multiclass'] as const) {
+      const y = targets[objective];
+      const parts = [
+        [0, 300, 5],
+        [200, 700, 12],
+        [500, 900, 9],
+      ] as const;
+      const members = parts.map(
+        ([from, to, rounds]) =>
+          fitGbdt(slice(x, from, to), y.subarray(from, to), {
+            objective,
+            nClasses: 3,
+            maxRounds: rounds,
+            seed: from,
+          }).model,
+      );
+      const bagged = averageForests(members);
+      const k = bagged.nOutputs;
+      expect(bagged.roots).toHaveLength(members.reduce((s, m) => s + m.roots.length, 0));
+      expect(bagged.rounds * k).toBe(bagged.roots.length);
+      const raw = predictForestRaw(compileForest(bagged), x);
+      const raws = members.map((m) => predictForestRaw(compileForest(m), x));
+      let maxDiff = 0;
+      let spread = 0;
+      raw.forEach((v, j) => {
+        const mean = raws.reduce((s, r) => s + (r[j] as number), 0) / raws.length;
+        maxDiff = Math.max(maxDiff, Math.abs(v - mean));
+        spread = Math.max(spread, Math.abs((raws[0]?.[j] as number) - mean));
+      });
+      expect(maxDiff).toBeLessThan(1e-9);
+      // The members disagree, so the equality is not that of copies.
+      expect(spread).toBeGreaterThan(0.01);
+    }
   });
 
   it('serialises to flat JSON arrays that survive a round trip', () => {

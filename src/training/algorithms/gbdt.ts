@@ -653,6 +653,74 @@ export function truncateForest(model: GbdtModel, rounds: number): GbdtModel {
   };
 }
 
+/**
+ * The average of boosted forests fitted on the same features (fold bagging), as one forest:
+ * their trees concatenated with every leaf value divided by their count, and the mean of their
+ * base scores. Exact in raw-score space (regression values, log-odds, softmax logits), where a
+ * forest's output is a sum; probabilities are then the link of the mean score, not the mean of
+ * the probabilities. `rounds` is the sum of the members' rounds, so that trees = rounds ×
+ * outputs still holds; `truncateForest` on the result would cut members, not rounds.
+ * @example const bagged = averageForests(foldModels); // predictForestRaw = mean of the members'
+ */
+export function averageForests(models: readonly GbdtModel[]): GbdtModel {
+  const first = models[0];
+  if (first === undefined) {
+    throw new FerryError('FERRY_INTERNAL', 'averageForests needs at least one model');
+  }
+  const weight = 1 / models.length;
+  const baseScore = new Array<number>(first.nOutputs).fill(0);
+  const roots: number[] = [];
+  const feature: number[] = [];
+  const threshold: number[] = [];
+  const left: number[] = [];
+  const right: number[] = [];
+  const value: number[] = [];
+  const defaultLeft: number[] = [];
+  let rounds = 0;
+  for (const model of models) {
+    if (
+      model.objective !== first.objective ||
+      model.nOutputs !== first.nOutputs ||
+      model.nFeatures !== first.nFeatures
+    ) {
+      throw new FerryError(
+        'FERRY_INTERNAL',
+        'averageForests needs forests of one objective over the same features',
+      );
+    }
+    const offset = feature.length;
+    for (let c = 0; c < first.nOutputs; c++) {
+      baseScore[c] = (baseScore[c] as number) + (model.baseScore[c] as number) * weight;
+    }
+    for (const r of model.roots) roots.push(r + offset);
+    for (let i = 0; i < model.feature.length; i++) {
+      const split = (model.feature[i] as number) >= 0;
+      feature.push(model.feature[i] as number);
+      threshold.push(model.threshold[i] as number);
+      left.push(split ? (model.left[i] as number) + offset : (model.left[i] as number));
+      right.push(split ? (model.right[i] as number) + offset : (model.right[i] as number));
+      value.push((model.value[i] as number) * weight);
+      defaultLeft.push(model.defaultLeft[i] as number);
+    }
+    rounds += model.rounds;
+  }
+  return {
+    kind: 'gbdt',
+    objective: first.objective,
+    nFeatures: first.nFeatures,
+    nOutputs: first.nOutputs,
+    baseScore,
+    rounds,
+    roots,
+    feature,
+    threshold,
+    left,
+    right,
+    value,
+    defaultLeft,
+  };
+}
+
 /** A forest in typed arrays, ready for the prediction loop. */
 export interface CompiledForest {
   readonly nFeatures: number;

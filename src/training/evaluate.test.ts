@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import type { ModelSignature } from '../core/model.js';
+import type { Table } from '../core/table.js';
+import { fitFoldBag, type Problem, type SelectionData } from './evaluate.js';
+import { decodeNativeModel, encodeNativeModel, NativePredictor } from './native-model.js';
+import { createRng } from './random.js';
+import { kFolds } from './split.js';
+
+/**
+ * n rows of two numbers (one with missing values) and a category whose effect is strong, so that
+ * a fold's category order and the shared one matter; `score` drives the target.
+ */
+function rows(n: number, seed: number): { table: Table; score: Float64Array } {
+  const rand = createRng(seed);
+  const a: (number | null)[] = [];
+  const b: number[] = [];
+  const city: (string | null)[] = [];
+  const score = new Float64Array(n);
+  const effect: Record<string, number> = { Paris: 1.2, Lyon: -0.8, Nice: 0.3, Lille: -0.2 };
+  for (let i = 0; i < n; i++) {
+    const x = rand() * 4 - 2;
+    const z = rand() * 2 - 1;
+    const c =
+      rand() < 0.05 ? null : (['Paris', 'Lyon', 'Nice', 'Lille'][Math.floor(rand() * 4)] as string);
+    a.push(rand() < 0.1 ? null : x);
+    b.push(z);
+    city.push(c);
+    score[i] = Math.sin(2 * x) + z * z + (c === null ? 0 : (effect[c] as number)) + (rand() - 0.5);
+  }
+  const table: Table = {
+    rowCount: n,
+    columns: [
+      { name: 'a', type: 'float', values: a },
+      { name: 'b', type: 'float', values: b },
+      { name: 'city', type: 'string', values: city },
+    ],
+  };
+  return { table, score };
+}
+
+function selection(table: Table, problem: Problem, signature: ModelSignature): SelectionData {
+  const labels = problem.task === 'classification' ? Int32Array.from(problem.y) : null;
+  const folds = kFolds(table.rowCount, labels, problem.nClasses, 5, 3);
+  return { table, signature, problem, folds, seed: 3 };
+}
+
+const INPUTS = [
+  { name: 'a', type: 'float' },
+  { name: 'b', type: 'float' },
+  { name: 'city', type: 'string' },
+] as const;
+const PARAMS = {
+  learning_rate: 0.1,
+  max_leaves: 15,
+  max_depth: 4,
+  min_child_weight: 1,
+  lambda: 1,
+  subsample: 0.8,
+  colsample_bytree: 1,
+};
+
+describe('fold bagging', () => {
+  it('predicts the mean of its fold models, as one native boosted model (regression)', () => {
+    const { table, score } = rows(400, 1);
+    const signature: ModelSignature = { task: 'regression', target: 'y', inputs: [...INPUTS] };
+    const problem: Problem = { task: 'regression', objective: 'regression', nClasses: 0, y: score };
+    const bag = fitFoldBag(selection(table, problem, signature), 'gbdt', PARAMS);
+    expect(bag.members).toHaveLength(5);
+    // Each member early-stops on its own fold: the round counts are theirs, not one shared count.
+    expect(new Set(bag.rounds).size).toBeGreaterThan(1);
+    const doc = decodeNativeModel(encodeNativeModel(bag.doc));
+    expect(doc.model.kind).toBe('gbdt');
+    const { table: fresh } = rows(300, 2);
+    const bagged = new NativePredictor(doc).predict(fresh).predict as number[];
+    const members = bag.members.map(
+      (m) => new NativePredictor(m).predict(fresh).predict as number[],
+    );
+    let maxDiff = 0;
+    let spread = 0;
+    bagged.forEach((v, i) => {
+      const mean = members.reduce((s, p) => s + (p[i] as number), 0) / members.length;
+      maxDiff = Math.max(maxDiff, Math.abs(v - mean));
+      spread = Math.max(spread, Math.abs((members[0]?.[i] as number) - mean));
+    });
+    expect(maxDiff).toBeLessThan(1e-9);
+    expect(spread).toBeGreaterThan(0.05);
+  });
+
+  it('averages softmax scores of its fold models (multiclass): log-probability ratios are the mean', () => {
+    const { table, score } = rows(450, 4);
+    const y = Float64Array.from(score, (s) => (s < 0.2 ? 0 : s < 1.2 ? 1 : 2));
+    const signature: ModelSignature = {
+      task: 'classification',
+      target: 'y',
+      inputs: [...INPUTS],
+      classes: ['low', 'mid', 'high'],
+    };
+    const problem: Problem = { task: 'classification', objective: 'multiclass', nClasses: 3, y };
+    const bag = fitFoldBag(selection(table, problem, signature), 'gbdt', PARAMS);
+    const { table: fresh } = rows(200, 5);
+    const proba = new NativePredictor(decodeNativeModel(encodeNativeModel(bag.doc))).predict(fresh)
+      .proba as Float64Array;
+    const members = bag.members.map(
+      (m) => new NativePredictor(m).predict(fresh).proba as Float64Array,
+    );
+    // Softmax of the mean scores: log(p_c / p_0) is the mean of the members' log(p_c / p_0).
+    let maxDiff = 0;
+    for (let i = 0; i < fresh.rowCount; i++) {
+      for (let c = 1; c < 3; c++) {
+        const ratio = (p: Float64Array): number =>
+          Math.log((p[i * 3 + c] as number) / (p[i * 3] as number));
+        const mean = members.reduce((s, p) => s + ratio(p), 0) / members.length;
+        maxDiff = Math.max(maxDiff, Math.abs(ratio(proba) - mean));
+      }
+    }
+    expect(maxDiff).toBeLessThan(1e-9);
+  });
+});
