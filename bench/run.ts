@@ -23,7 +23,13 @@ const TIMEOUT_MS = 180_000;
  * ...unless it needs longer: `features` generates and joins millions of rows (a training set of
  * 1M label rows over 3M events) besides its lookups and ingestion runs.
  */
-const TIMEOUTS_MS: Readonly<Record<string, number>> = { features: 1_200_000, train: 1_200_000 };
+const TIMEOUTS_MS: Readonly<Record<string, number>> = {
+  features: 1_200_000,
+  train: 1_200_000,
+  // 19 load runs of FERRY_BENCH_SECONDS (10 s) plus warm-ups, after training, ingestion and
+  // starting 5 servers: 6 to 12 minutes on a busy machine.
+  serve: 1_200_000,
+};
 
 interface Outcome {
   readonly bench: string;

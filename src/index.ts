@@ -21,6 +21,7 @@ export {
   type ProjectInput,
   type FeatureSetSpec,
   type FeatureVectorSpec,
+  type EndpointSpec,
 } from './config/index.js';
 export { FerryError, ERROR_CODES, type ErrorCode } from './errors/index.js';
 export type { Table, Column, ColumnType, Row, Scalar } from './core/table.js';
@@ -50,5 +51,7 @@ export { trainModel, type TrainResult } from './training/index.js';
 export { runTrainingJob, runRecipeTrainingJob } from './training/job.js';
 export { ModelRegistry, parseModelRef } from './registry/index.js';
 export { startServer, type RunningServer } from './serving/start.js';
+export { ServedEndpoint, type EndpointAnswer } from './serving/graph/endpoint.js';
+export type { CustomStepFunction } from './serving/graph/steps/custom.js';
 export { monitorModel, type MonitorReport } from './monitoring/monitor.js';
 export { FERRY_VERSION } from './version.js';

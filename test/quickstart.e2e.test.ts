@@ -33,14 +33,21 @@ describe('quickstart', () => {
       expect(metrics).toContain('ferry_requests_total');
       // The line printed for the user works as printed: no event time, so features as of now.
       const body = /-d '(.*)'$/.exec(demo.curl)?.[1] ?? '';
-      const reply = await fetch(`${demo.server.url}/v2/models/fraud/infer`, {
+      const reply = await fetch(`${demo.server.url}/v1/endpoints/fraud/predict`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body,
       });
       expect(reply.status).toBe(200);
-      const out = (await reply.json()) as { outputs: { name: string; shape: number[] }[] };
-      expect(out.outputs.find((o) => o.name === 'predict_proba')?.shape).toEqual([1, 2]);
+      const out = (await reply.json()) as { results: Record<string, unknown>[] };
+      expect(Object.keys(out.results[0] ?? {})).toEqual([
+        'prediction',
+        'prediction_score',
+        'decision',
+        'model',
+        'model_version',
+      ]);
+      expect(out.results[0]?.model).toBe('fraud_detector');
     } finally {
       await demo.close();
     }

@@ -6,6 +6,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerData } from './data.js';
 import { registerDataset } from './dataset.js';
+import { registerDeploy } from './deploy.js';
+import { registerEndpoints } from './endpoints.js';
 import { registerFeatures } from './features.js';
 import { registerIngest } from './ingest.js';
 import { registerInit } from './init.js';
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
   registerMaterialize(program);
   registerDataset(program);
   registerFeatures(program);
+  registerDeploy(program);
+  registerEndpoints(program);
   registerServe(program);
   registerMonitor(program);
   registerQuickstart(program);

@@ -18,7 +18,8 @@ export {
   type EventBusSpec,
   parseFeatureRef,
   type EndpointSpec,
-  type StepSpec,
+  type EndpointStepSpec,
+  type BatchingSpec,
   type SourceSpec,
   type AggregationOp,
 } from './schema.js';

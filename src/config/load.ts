@@ -300,8 +300,15 @@ function crossCheck(spec: ProjectSpec): Problem[] {
         });
       }
     });
-    if (!endpoint.steps.some((s) => s.kind === 'model')) {
-      problems.push({ path: ['endpoints', i, 'steps'], message: 'an endpoint needs a model step' });
+    if (
+      !endpoint.steps.some(
+        (s) => s.kind === 'model' || s.kind === 'router' || s.kind === 'ensemble',
+      )
+    ) {
+      problems.push({
+        path: ['endpoints', i, 'steps'],
+        message: 'an endpoint needs a model, router or ensemble step to give its answer',
+      });
     }
   });
   return problems;

@@ -12,6 +12,10 @@ import {
   validationSchema,
   type StepSpec as PrepStepSpec,
 } from './data-schema.js';
+import { duration } from './duration.js';
+import { batchingSchema, endpointSchema } from './endpoint-schema.js';
+
+export { duration, parseDuration } from './duration.js';
 
 const name = z
   .string()
@@ -22,20 +26,6 @@ const name = z
 const modelName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a name of letters, digits, ".", "_" or "-"');
-
-/** A duration such as `30s`, `10m`, `1h`, `7d`, parsed to milliseconds. */
-export const duration = z
-  .string()
-  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 10m, 1h or 7d')
-  .transform((text) => parseDuration(text));
-
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-export function parseDuration(text: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-  if (!match) throw new Error(`'${text}' is not a duration such as 30s, 10m, 1h or 7d`);
-  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-}
 
 const metadataStore = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sqlite'), path: z.string().default('metadata.db') }),
@@ -220,25 +210,6 @@ const featureVector = z.strictObject({
     .optional(),
 });
 
-const step = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('enrich'), vector: name }),
-  z.strictObject({
-    kind: z.literal('model'),
-    model: z
-      .string()
-      .regex(
-        /^[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._-]+|:\d+)?$/,
-        '<model>, <model>@<alias> or <model>:<version>',
-      ),
-  }),
-]);
-
-const endpoint = z.strictObject({
-  name: modelName,
-  description: z.string().optional(),
-  steps: z.array(step).min(1),
-});
-
 export const projectSchema = z.strictObject({
   project: modelName.default('ferry'),
   /** Folder for embedded state, relative to the project root. */
@@ -258,13 +229,19 @@ export const projectSchema = z.strictObject({
         .positive()
         .default(4 * 1024 * 1024),
       max_rows_per_request: z.number().int().positive().default(10_000),
+      /** Requests being answered at once per process; more answer 503 FERRY_OVERLOADED. */
+      max_in_flight: z.number().int().positive().default(1024),
+      /** How often a server re-reads aliases and swaps to the versions they point to. */
+      refresh_interval: duration.prefault('2s'),
+      /** Micro-batching of concurrent predictions, for every model unless `models` says otherwise. */
+      batching: batchingSchema
+        .extend({
+          /** Per registered model name. */
+          models: z.record(z.string(), batchingSchema).default({}),
+        })
+        .prefault({ max_batch_rows: 1, max_wait_us: 0 }),
     })
-    .default({
-      host: '127.0.0.1',
-      port: 8080,
-      body_limit_bytes: 4 * 1024 * 1024,
-      max_rows_per_request: 10_000,
-    }),
+    .prefault({}),
   monitoring: z
     .strictObject({
       /** How often the inference log buffer is written to the offline store. */
@@ -295,15 +272,14 @@ export const projectSchema = z.strictObject({
     .default([]),
   feature_sets: z.array(featureSet).default([]),
   feature_vectors: z.array(featureVector).default([]),
-  endpoints: z.array(endpoint).default([]),
+  endpoints: z.array(endpointSchema).default([]),
 });
 
 export type ProjectInput = z.input<typeof projectSchema>;
 export type ProjectSpec = z.output<typeof projectSchema>;
 export type FeatureSetSpec = ProjectSpec['feature_sets'][number];
 export type FeatureVectorSpec = ProjectSpec['feature_vectors'][number];
-export type EndpointSpec = ProjectSpec['endpoints'][number];
-export type StepSpec = EndpointSpec['steps'][number];
+export type { EndpointSpec, EndpointStepSpec, BatchingSpec } from './endpoint-schema.js';
 export type SourceSpec = z.output<typeof source>;
 export type AggregationOp = z.output<typeof aggregationOp>;
 export type FeatureRefSpec = FeatureVectorSpec['features'][number];

@@ -164,6 +164,18 @@ export const ERROR_CODES = {
     meaning: 'No endpoint of that name is deployed.',
     action: 'List endpoints with `ferry endpoints list`.',
   },
+  FERRY_STEP_FAILED: {
+    status: 502,
+    meaning: 'A step of an endpoint graph failed and its error policy is `fail`.',
+    action:
+      'Read the step and cause in the message; give the step `on_error: skip` or `default` if the endpoint may answer without it.',
+  },
+  FERRY_STEP_TIMEOUT: {
+    status: 504,
+    meaning: 'A step of an endpoint graph, or the whole graph, took longer than its `timeout`.',
+    action:
+      'Find the slow step in `ferry_step_duration_seconds`; raise its `timeout`, or give it `on_error: skip` or `default`.',
+  },
   FERRY_RUN_NOT_FOUND: {
     status: 404,
     meaning: 'No run has that id.',

@@ -626,6 +626,16 @@ export class FeatureStore {
   }
 
   /**
+   * The features a vector gives, by output name and type, in the vector's order.
+   * @example store.vectorFeatures('card_history') // [{ name: 'amount_sum_1h', type: 'float' }, ...]
+   */
+  vectorFeatures(
+    vectorName: string,
+  ): readonly { readonly name: string; readonly type: ColumnType }[] {
+    return this.vectorPlan(vectorName).features;
+  }
+
+  /**
    * The feature vector of each key as of `at` (default now), from the online store: plain
    * features from the latest event (null when older than the ttl, or newer than `at`),
    * aggregations computed exactly from the stored events. An aggregation the online store can

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -280,6 +281,33 @@ describe('InferenceLog', () => {
     expect(await store.hasTable('inference_log/fraud')).toBe(false);
     expect(await second.recoverSpill()).toBe(9);
     expect(await store.count('inference_log/fraud')).toBe(9);
+  });
+
+  it('adopts at once the claim of a process that no longer runs, and leaves a live one alone', async () => {
+    const first = openLog();
+    store.failing = true;
+    first.record(entry(0, { rows: 5 }));
+    first.record(entry(10, { rows: 3 }));
+    await first.flush();
+    first.record(entry(20, { rows: 4 }));
+    await first.close();
+    const [deadFile, liveFile] = spillFiles().sort();
+    expect(liveFile).toBeDefined();
+    // A fresh claim by a process that has exited (a killed serve worker), and one by this process.
+    const exited = spawnSync(process.execPath, ['-e', '']).pid;
+    const spill = path.join(dir, 'spill');
+    fs.renameSync(
+      path.join(spill, deadFile as string),
+      path.join(spill, `${deadFile as string}.claimed-${Date.now()}-${exited}`),
+    );
+    const live = `${liveFile as string}.claimed-${Date.now()}-${process.pid}`;
+    fs.renameSync(path.join(spill, liveFile as string), path.join(spill, live));
+
+    store.failing = false;
+    const second = openLog();
+    expect(await second.recoverSpill()).toBe(8);
+    expect(await store.count('inference_log/fraud')).toBe(8);
+    expect(spillFiles()).toEqual([live]);
   });
 
   it('counts rows as dropped only when the spill fails too, and exports the count', async () => {

@@ -367,14 +367,18 @@ export class InferenceLog {
     if (claimed.length > 0) await this.replayBatch(claimed, parts);
   }
 
-  /** Puts back what a dead process claimed or half wrote, so that this replay takes it. */
+  /**
+   * Puts back what a dead process claimed or half wrote, so that this replay takes it. A claim is
+   * dead when it is stale or when its process is gone from this host (a serve worker that was
+   * killed: its replacement takes the claim at start instead of ten minutes later).
+   */
   private async adoptOrphans(names: readonly string[]): Promise<void> {
     const now = Date.now();
     for (const name of names) {
       const file = path.join(this.spillDir, name);
-      const claim = /^(.*\.jsonl)\.claimed-(\d+)-\d+$/.exec(name);
+      const claim = /^(.*\.jsonl)\.claimed-(\d+)-(\d+)$/.exec(name);
       try {
-        if (claim && now - Number(claim[2]) > STALE_MS) {
+        if (claim && (now - Number(claim[2]) > STALE_MS || !processAlive(Number(claim[3])))) {
           await fsp.rename(file, path.join(this.spillDir, claim[1] as string));
         } else if (name.endsWith('.tmp') && now - (await fsp.stat(file)).mtimeMs > STALE_MS) {
           // Lines are whole JSON documents; a torn last line is skipped when read.
@@ -474,6 +478,21 @@ export class InferenceLog {
     if (!always && now - this.lastWarn < WARN_EVERY_MS) return;
     this.lastWarn = now;
     this.logger.warn({ err }, message);
+  }
+}
+
+/**
+ * Whether a process of this pid runs on this host. A reused pid reads as alive (the claim then
+ * waits to go stale); a state dir shared by several hosts would see another host's live claim as
+ * dead, which costs at most rows logged twice (replays are at-least-once).
+ */
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

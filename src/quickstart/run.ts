@@ -74,9 +74,12 @@ feature_vectors:
 
 endpoints:
   - name: fraud
+    description: Screens a card transaction with its spending history from the online store.
     steps:
       - { kind: enrich, vector: card_history }
       - { kind: model, model: fraud_detector@champion }
+      - kind: transform
+        set: { decision: "if(prediction_score >= 0.5, 'review', 'approve')" }
 `;
 
 export interface QuickstartOptions {
@@ -157,7 +160,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     }
     say(`    registered fraud_detector version ${outcome.version.version} (champion)`);
 
-    say('5/7 Serving endpoint "fraud" (enrich from the online store, then the model) ...');
+    say('5/7 Serving endpoint "fraud" (enrich from the online store, model, decision) ...');
     const server = await startServer(ws, {
       ...(options.host ? { host: options.host } : {}),
       ...(options.port === undefined ? {} : { port: options.port }),
@@ -165,7 +168,9 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     });
     say(`    listening on ${server.url}`);
 
-    say('6/7 Scoring live transactions (POST /v2/models/fraud/infer), then streaming each batch');
+    say(
+      '6/7 Scoring live transactions (POST /v1/endpoints/fraud/predict), then streaming each batch',
+    );
     say('    into the feature store (POST /v1/feature-sets/transactions/events) ...');
     const live = liveTraffic(transactions);
     const liveRows = tableToRows(live);
@@ -180,7 +185,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
       // The scored transactions become events: the next ones of the same card see them in their windows.
       await streamEvents(server.url, batch);
       batch.forEach((row, i) => {
-        const fraud = reply.labels[i] === 1;
+        const fraud = reply.decisions[i] === 'review';
         const probability = reply.scores[i] ?? 0;
         if (fraud) {
           flagged++;
@@ -299,52 +304,42 @@ async function streamEvents(url: string, rows: readonly Row[]): Promise<void> {
 }
 
 interface InferReply {
-  readonly labels: (number | string | boolean)[];
+  readonly decisions: unknown[];
   readonly scores: number[];
 }
 
+/** The request fields of each row, as a caller of the endpoint sends them. */
+function recordsOf(rows: readonly Row[]): Record<string, Row[string]>[] {
+  return rows.map((r) => Object.fromEntries(REQUEST_FIELDS.map((name) => [name, r[name] ?? null])));
+}
+
 async function infer(url: string, rows: readonly Row[], id: string): Promise<InferReply> {
-  const inputs = REQUEST_FIELDS.map((name) => {
-    const values = rows.map((r) => r[name] ?? null);
-    const datatype =
-      name === 'card_id' || name === 'merchant_category' || name === 'country'
-        ? 'BYTES'
-        : name === 'amount'
-          ? 'FP64'
-          : 'INT64';
-    return { name, shape: [rows.length], datatype, data: values };
-  });
-  const response = await fetch(`${url}/v2/models/fraud/infer`, {
+  const response = await fetch(`${url}/v1/endpoints/fraud/predict`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ id, inputs }),
+    body: JSON.stringify({ id, records: recordsOf(rows) }),
   });
   const body = (await response.json()) as {
-    outputs?: { name: string; data: unknown[] }[];
+    results?: { decision: unknown; prediction_score: number | null }[];
     error?: string;
   };
-  if (!response.ok || !body.outputs) {
+  if (!response.ok || !body.results) {
     throw new FerryError(
       'FERRY_INTERNAL',
-      `the quickstart's request was refused (${response.status}): ${body.error ?? 'no outputs'}`,
+      `the quickstart's request was refused (${response.status}): ${body.error ?? 'no results'}`,
     );
   }
-  const predict = body.outputs.find((o) => o.name === 'predict')?.data as (
-    number | string | boolean
-  )[];
-  const proba = (body.outputs.find((o) => o.name === 'predict_proba')?.data ?? []) as number[];
-  // Binary classifier: classes [0, 1], so the second column is p(fraud).
-  const scores = rows.map((_, i) => proba[i * 2 + 1] ?? 0);
-  return { labels: predict, scores };
+  return {
+    decisions: body.results.map((r) => r.decision),
+    scores: body.results.map((r) => r.prediction_score ?? 0),
+  };
 }
 
 function curlLine(url: string, row: Row): string {
-  const inputs = REQUEST_FIELDS.filter((n) => n !== 'ts').map((name) => {
-    const value = row[name] ?? null;
-    const datatype = typeof value === 'string' ? 'BYTES' : name === 'amount' ? 'FP64' : 'INT64';
-    return { name, shape: [1], datatype, data: [value] };
-  });
-  return `curl -s -X POST ${url}/v2/models/fraud/infer -H 'content-type: application/json' -d '${JSON.stringify({ inputs })}'`;
+  // No event time: the history features are then as of now.
+  const [record] = recordsOf([row]);
+  delete record?.ts;
+  return `curl -s -X POST ${url}/v1/endpoints/fraud/predict -H 'content-type: application/json' -d '${JSON.stringify({ records: [record] })}'`;
 }
 
 /** Refuses to wipe a folder the quickstart did not create. */

@@ -36,6 +36,8 @@ export interface RegistryCatalogOptions {
   readonly logger?: Logger;
   /** Serve only these registered models (all of them by default). */
   readonly models?: readonly string[];
+  /** Wraps each loaded, warmed version before it serves (micro-batching). */
+  readonly wrap?: (model: LoadedModel, record: ModelVersion) => LoadedModel;
 }
 
 export interface RefreshReport {
@@ -151,6 +153,7 @@ class RegistryModel {
     private readonly registry: ModelRegistry,
     records: readonly ModelVersion[],
     defaultVersion: ModelVersion,
+    private readonly wrap: RegistryCatalogOptions['wrap'],
   ) {
     this.records = new Map(records.map((r) => [r.version, r]));
     this.versions = records.map((r) => String(r.version));
@@ -163,7 +166,7 @@ class RegistryModel {
       loading = (async () => {
         const model = await this.registry.load(record);
         await model.predict(warmupTable(record.signature, record.profile));
-        return model;
+        return this.wrap ? this.wrap(model, record) : model;
       })();
       // A failed load is not cached, so the next request (or refresh) tries again.
       loading.catch(() => this.loads.delete(record.version));
@@ -255,7 +258,7 @@ export async function createRegistryCatalog(
   for (const name of await modelNames()) {
     const read = await readModel(name);
     if (!read) continue;
-    const model = new RegistryModel(name, registry, read.records, read.target);
+    const model = new RegistryModel(name, registry, read.records, read.target, options.wrap);
     models.set(name, model);
     initialLoads.push(
       model.load(read.target).then(
@@ -302,7 +305,7 @@ export async function createRegistryCatalog(
           );
           continue;
         }
-        const model = new RegistryModel(name, registry, read.records, read.target);
+        const model = new RegistryModel(name, registry, read.records, read.target, options.wrap);
         try {
           await model.load(read.target);
         } catch (err) {

@@ -18,6 +18,10 @@ export interface ServerMetrics {
   readonly ingestedEvents: Counter<'feature_set' | 'outcome'>;
   /** Online lookups over HTTP, seconds, by feature vector. */
   readonly onlineLookupDuration: Histogram<'vector'>;
+  /** Rows per micro-batch sent to a model (see `serving/batching.ts`), by model and version. */
+  readonly batchRows: Histogram<'model' | 'version'>;
+  /** How long the oldest request of a micro-batch waited in the queue, seconds. */
+  readonly batchQueueDelay: Histogram<'model' | 'version'>;
 }
 
 export interface ServerMetricsOptions {
@@ -72,6 +76,24 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
+  const batchRows = new Histogram({
+    name: 'ferry_batch_rows',
+    help: 'Rows per micro-batch sent to a model, by model and version.',
+    labelNames: ['model', 'version'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [registry],
+  });
+  // Batching waits are configured in microseconds and rarely exceed a few milliseconds.
+  const batchQueueDelay = new Histogram({
+    name: 'ferry_batch_queue_delay_seconds',
+    help: 'Seconds the oldest request of a micro-batch waited before the batch was sent, by model and version.',
+    labelNames: ['model', 'version'] as const,
+    buckets: [
+      0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+      0.1,
+    ],
+    registers: [registry],
+  });
   const log = options.inferenceLog;
   // The inference log keeps its own totals; these counters mirror them when scraped.
   new Counter({
@@ -93,5 +115,14 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     },
   });
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-  return { registry, requests, duration, rows, ingestedEvents, onlineLookupDuration };
+  return {
+    registry,
+    requests,
+    duration,
+    rows,
+    ingestedEvents,
+    onlineLookupDuration,
+    batchRows,
+    batchQueueDelay,
+  };
 }

@@ -20,6 +20,8 @@ export interface InferResult {
    * monitoring; the request's own inputs when nothing was added.
    */
   readonly features: Table;
+  /** True when the served thing handed its predictions to the inference log itself (endpoints). */
+  readonly logged?: boolean;
 }
 
 export interface ServedModel {

@@ -4,6 +4,10 @@
  * and compare across runtimes. Each test makes its own rows (with or without missing values).
  */
 import type { ModelSignature } from '../core/model.js';
+import { profileTable } from '../data/profile.js';
+import type { ModelVersion } from '../metadata/metadata-store.js';
+import type { ModelRegistry } from '../registry/registry.js';
+import { trainModel } from '../training/train.js';
 import type { ColumnSchema, Table } from '../core/table.js';
 import { fitGbdt } from '../training/algorithms/gbdt.js';
 import {
@@ -49,4 +53,32 @@ export function fitToyGbdt(table: Table): NativeModelDocument {
     preprocess,
     model,
   };
+}
+
+/**
+ * Trains on `table` (only the given algorithms, `linear` by default) and registers the winner as
+ * the next version of `model`, with the table's profile as its training profile.
+ * @example const { version } = await registerTrained(ws.registry, 'spend', table, { target: 'y' });
+ */
+export async function registerTrained(
+  registry: ModelRegistry,
+  model: string,
+  table: Table,
+  options: { readonly target: string; readonly models?: readonly string[]; readonly seed?: number },
+): Promise<{ version: ModelVersion; promoted: boolean }> {
+  const trained = await trainModel(table, {
+    target: options.target,
+    seed: options.seed ?? 1,
+    models: options.models ?? ['linear'],
+  });
+  return registry.register({
+    model,
+    runtime: 'native',
+    artifact: trained.artifact,
+    signature: trained.signature,
+    metrics: trained.metrics,
+    params: {},
+    lineage: {},
+    profile: profileTable(table),
+  });
 }

@@ -193,3 +193,21 @@ function wrap(expr: Expr, min: number): string {
   const text = formatExpression(expr);
   return precedenceOf(expr) < min ? `(${text})` : text;
 }
+
+/**
+ * The column names an expression reads.
+ * @example referencedColumns(parseExpression('amount / n + amount')) // Set { 'amount', 'n' }
+ */
+export function referencedColumns(expr: Expr): Set<string> {
+  const out = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    if ((node as Partial<ColumnRef>).kind === 'column') out.add((node as ColumnRef).name);
+    for (const value of Object.values(node)) {
+      if (Array.isArray(value)) value.forEach(visit);
+      else if (value && typeof value === 'object') visit(value);
+    }
+  };
+  visit(expr);
+  return out;
+}

@@ -4,7 +4,7 @@
  * the same results (`parity.test.ts`). The reference is `docs/expressions.md`.
  */
 export { parseExpression } from './parse.js';
-export { formatExpression, type Expr } from './ast.js';
+export { formatExpression, referencedColumns, type Expr } from './ast.js';
 export {
   compileToFunction,
   compileToSql,

@@ -29,6 +29,8 @@ import type { InferenceLog } from '../../monitoring/inference-log.js';
 import type { VersionedCatalog } from '../catalog.js';
 import { createServerMetrics, type ServerMetrics } from '../metrics.js';
 import type { ServedModel, ServedModelCatalog } from '../served-model.js';
+import type { ServedEndpoint } from '../graph/endpoint.js';
+import { registerEndpointRoutes } from './endpoints.js';
 import { errorReply, type ErrorContext } from './errors.js';
 import { registerFeatureRoutes, type FeatureRoutesStore } from './features.js';
 import {
@@ -45,6 +47,11 @@ export interface ServerLimits {
   readonly bodyLimitBytes: number;
   /** Rows (N) one inference request may carry. */
   readonly maxRowsPerRequest: number;
+  /**
+   * Work requests (POSTs) being answered at once; beyond, 503 FERRY_OVERLOADED at once rather
+   * than a growing queue. Unbounded when left out.
+   */
+  readonly maxInFlight?: number;
 }
 
 export interface ServerOptions {
@@ -60,8 +67,15 @@ export interface ServerOptions {
   readonly defaultMetrics?: boolean;
   /** Serves the feature store's `/v1` routes (streamed events, online lookups; `features.ts`). */
   readonly features?: FeatureRoutesStore;
+  /** Serves the endpoints' `/v1/endpoints` routes (`endpoints.ts`). */
+  readonly endpoints?: () => ReadonlyMap<string, ServedEndpoint>;
   /** Metrics to use instead of new ones (a caller that counts into them too, e.g. stream consumers). */
   readonly metrics?: ServerMetrics;
+  /**
+   * What `GET /metrics` answers instead of this server's own registry: the workers of
+   * `ferry serve --workers N` answer with every worker's metrics combined (`../workers.ts`).
+   */
+  readonly metricsText?: () => Promise<{ text: string; contentType: string }>;
 }
 
 export interface InferResponse {
@@ -185,8 +199,28 @@ export function createServer(options: ServerOptions): FastifyInstance {
     }
   });
 
+  let inFlight = 0;
+  const maxInFlight = limits.maxInFlight ?? Number.POSITIVE_INFINITY;
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    if (request.method !== 'POST') {
+      done();
+      return;
+    }
+    if (inFlight >= maxInFlight) {
+      done(
+        new FerryError(
+          'FERRY_OVERLOADED',
+          `the server is answering ${inFlight} requests, its limit (server.max_in_flight); retry with backoff, or add workers (ferry serve --workers N)`,
+        ),
+      );
+      return;
+    }
+    inFlight++;
+    // 'close' fires once whatever happens (answered, failed, client gone), so the count never leaks.
+    reply.raw.once('close', () => {
+      inFlight--;
+    });
     done();
   });
 
@@ -229,7 +263,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) => {
     const err = new FerryError(
       'FERRY_NOT_FOUND',
-      `no route for ${request.method} ${request.url.split('?')[0]}; the API lives under /v2 (Open Inference Protocol v2), /v1 (feature store) and /metrics`,
+      `no route for ${request.method} ${request.url.split('?')[0]}; the API lives under /v2 (Open Inference Protocol v2), /v1 (endpoints, feature store) and /metrics`,
     );
     const out = errorReply(err, contextOf(request));
     void reply.code(out.status).send(out.body);
@@ -322,17 +356,18 @@ export function createServer(options: ServerOptions): FastifyInstance {
     }
     answered.set(request, { model: served.name, version: result.modelVersion });
     metrics.rows.inc({ model: served.name }, input.rowCount);
-    inferenceLog?.record({
-      model: served.monitoredModel,
-      served: served.name,
-      version: result.modelVersion,
-      requestId: request.id,
-      ts: Date.now(),
-      latencyMs: reply.elapsedTime,
-      features: result.features,
-      prediction: result.prediction,
-      ...(served.signature.classes === undefined ? {} : { classes: served.signature.classes }),
-    });
+    if (!result.logged)
+      inferenceLog?.record({
+        model: served.monitoredModel,
+        served: served.name,
+        version: result.modelVersion,
+        requestId: request.id,
+        ts: Date.now(),
+        latencyMs: reply.elapsedTime,
+        features: result.features,
+        prediction: result.prediction,
+        ...(served.signature.classes === undefined ? {} : { classes: served.signature.classes }),
+      });
     return {
       model_name: served.name,
       model_version: result.modelVersion,
@@ -353,7 +388,18 @@ export function createServer(options: ServerOptions): FastifyInstance {
     });
   }
 
+  if (options.endpoints) {
+    registerEndpointRoutes(app as unknown as FastifyInstance, {
+      endpoints: options.endpoints,
+      maxRowsPerRequest: limits.maxRowsPerRequest,
+    });
+  }
+
   app.get('/metrics', async (_request, reply) => {
+    if (options.metricsText) {
+      const { text, contentType } = await options.metricsText();
+      return reply.type(contentType).send(text);
+    }
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
