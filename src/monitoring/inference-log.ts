@@ -38,6 +38,9 @@ import type { Label, Prediction } from '../core/model.js';
 import type { Column, ColumnType, Scalar, Table } from '../core/table.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { OfflineStore } from '../feature-store/offline/offline-store.js';
+import { LogBatch, unifyTypes, type LogTable } from './log-batch.js';
+
+export { INFERENCE_LOG_PREFIX, inferenceLogTable } from './log-batch.js';
 
 export interface InferenceLogOptions {
   readonly offline: OfflineStore;
@@ -80,34 +83,12 @@ export interface InferenceLogStats {
   readonly bufferedRows: number;
 }
 
-export const INFERENCE_LOG_PREFIX = 'inference_log/';
-const RESERVED = new Set([
-  '_ts',
-  '_request_id',
-  '_served',
-  '_model_version',
-  '_latency_ms',
-  '_prediction',
-  '_score',
-]);
 /** A claimed or half-written spill file older than this belongs to a process that died. */
 const STALE_MS = 10 * 60_000;
 const WARN_EVERY_MS = 10_000;
 
-/**
- * The offline store table of a model's inference log.
- * @example inferenceLogTable('Fraud-Model.v2') // 'inference_log/fraud_model_v2'
- */
-export function inferenceLogTable(model: string): string {
-  const name = model.toLowerCase().replace(/[^a-z0-9_]/g, '_');
-  return INFERENCE_LOG_PREFIX + (name === '' ? '_' : name);
-}
-
 /** One table's rows as a spill file line carries them. */
-interface SpilledTable {
-  readonly table: string;
-  readonly data: Table;
-}
+type SpilledTable = LogTable;
 
 export class InferenceLog {
   private readonly offline: OfflineStore;
@@ -117,10 +98,9 @@ export class InferenceLog {
   private readonly logger: Logger;
   private readonly timer: NodeJS.Timeout;
 
-  private buffer: InferenceRecord[] = [];
-  private bufferedRows = 0;
-  private overflow: InferenceRecord[] = [];
-  private overflowRows = 0;
+  // Rows waiting for the next flush, and rows beyond maxBufferedRows waiting to be spilled.
+  private buffer = new LogBatch();
+  private overflow = new LogBatch();
   private overflowScheduled = false;
   private spillWrites: Promise<void> = Promise.resolve();
   private flushChain: Promise<void> = Promise.resolve();
@@ -156,7 +136,7 @@ export class InferenceLog {
     this.timer.unref();
   }
 
-  /** Queues an entry and returns at once; never throws. */
+  /** Queues an entry's rows and returns at once; never throws. */
   record(entry: InferenceRecord): void {
     const rows = entry.features.rowCount;
     this.recordedRows += rows;
@@ -164,23 +144,26 @@ export class InferenceLog {
       this.drop(rows, 'the inference log is closed');
       return;
     }
-    if (this.bufferedRows + rows <= this.maxBufferedRows) {
-      this.buffer.push(entry);
-      this.bufferedRows += rows;
-      if (this.bufferedRows === this.maxBufferedRows) this.kick();
+    const fits = this.buffer.rows + rows <= this.maxBufferedRows;
+    try {
+      (fits ? this.buffer : this.overflow).add(entry);
+    } catch (err) {
+      this.drop(rows, `an entry of model '${entry.model}' is malformed`, err);
       return;
     }
-    this.overflow.push(entry);
-    this.overflowRows += rows;
+    if (fits) {
+      if (this.buffer.rows === this.maxBufferedRows) this.kick();
+      return;
+    }
     this.kick();
-    if (this.overflowRows >= this.maxBufferedRows) {
+    if (this.overflow.rows >= this.maxBufferedRows) {
       this.spillOverflowNow();
     } else if (!this.overflowScheduled) {
       this.overflowScheduled = true;
       setImmediate(() => {
         this.overflowScheduled = false;
-        const entries = this.takeOverflow();
-        if (entries.length > 0) this.spillLater(this.tablesOf(entries));
+        const overflow = this.takeOverflow();
+        if (overflow.rows > 0) this.spillLater(overflow.build());
       });
     }
   }
@@ -192,7 +175,7 @@ export class InferenceLog {
       spilledRows: this.spilledRows,
       replayedRows: this.replayedRows,
       droppedRows: this.droppedRows,
-      bufferedRows: this.bufferedRows + this.overflowRows,
+      bufferedRows: this.buffer.rows + this.overflow.rows,
     };
   }
 
@@ -238,13 +221,13 @@ export class InferenceLog {
     this.flushQueued = false;
     try {
       const batch = this.buffer;
-      this.buffer = [];
-      this.bufferedRows = 0;
+      this.buffer = new LogBatch();
       // Rows waiting to be spilled can go straight to the store instead.
-      for (const entry of this.takeOverflow()) batch.push(entry);
+      const overflow = this.takeOverflow();
+      if (overflow.rows > 0) batch.addTables(overflow.build());
       let storeOk = true;
       const failed: SpilledTable[] = [];
-      for (const item of this.tablesOf(batch)) {
+      for (const item of batch.build()) {
         try {
           await this.offline.append(item.table, item.data, { timeColumn: '_ts' });
           this.writtenRows += item.data.rowCount;
@@ -262,22 +245,14 @@ export class InferenceLog {
     }
   }
 
-  /** The log rows of entries; an entry that cannot be turned into rows is counted as dropped. */
-  private tablesOf(entries: readonly InferenceRecord[]): SpilledTable[] {
-    return tablesOf(entries, (entry, err) =>
-      this.drop(entry.features.rowCount, `an entry of model '${entry.model}' is malformed`, err),
-    );
-  }
-
-  private takeOverflow(): InferenceRecord[] {
-    const entries = this.overflow;
-    this.overflow = [];
-    this.overflowRows = 0;
-    return entries;
+  private takeOverflow(): LogBatch {
+    const overflow = this.overflow;
+    this.overflow = new LogBatch();
+    return overflow;
   }
 
   private spillOverflowNow(): void {
-    const tables = this.tablesOf(this.takeOverflow());
+    const tables = this.takeOverflow().build();
     const rows = countRows(tables);
     try {
       fs.mkdirSync(this.spillDir, { recursive: true });
@@ -508,93 +483,6 @@ function spillText(tables: readonly SpilledTable[]): string {
   return text;
 }
 
-/** The log rows of a batch of entries, one table per monitored model. */
-function tablesOf(
-  entries: readonly InferenceRecord[],
-  onBad: (entry: InferenceRecord, err: unknown) => void,
-): SpilledTable[] {
-  const byTable = new Map<string, Table[]>();
-  for (const entry of entries) {
-    const table = inferenceLogTable(entry.model);
-    const list = byTable.get(table);
-    let rows: Table;
-    try {
-      rows = entryTable(entry);
-    } catch (err) {
-      onBad(entry, err);
-      continue;
-    }
-    if (list) list.push(rows);
-    else byTable.set(table, [rows]);
-  }
-  return [...byTable].map(([table, tables]) => ({ table, data: mergeTables(tables) }));
-}
-
-function repeat(value: Scalar, n: number): Scalar[] {
-  return new Array<Scalar>(n).fill(value);
-}
-
-function entryTable(entry: InferenceRecord): Table {
-  const n = entry.features.rowCount;
-  const columns: Column[] = [
-    { name: '_ts', type: 'timestamp', values: repeat(entry.ts, n) },
-    { name: '_request_id', type: 'string', values: repeat(entry.requestId, n) },
-    { name: '_served', type: 'string', values: repeat(entry.served, n) },
-    { name: '_model_version', type: 'string', values: repeat(entry.version, n) },
-    { name: '_latency_ms', type: 'float', values: repeat(entry.latencyMs, n) },
-  ];
-  for (const c of entry.features.columns) {
-    columns.push(RESERVED.has(c.name) ? { ...c, name: `_feature_${c.name}` } : c);
-  }
-  const { predict, proba } = entry.prediction;
-  const classifier =
-    entry.classes !== undefined ||
-    proba !== undefined ||
-    predict.some((p) => typeof p !== 'number');
-  if (!classifier) {
-    columns.push({ name: '_prediction', type: 'float', values: predict.slice(0, n) as number[] });
-    return { columns, rowCount: n };
-  }
-  const labels: Scalar[] = new Array<Scalar>(n);
-  for (let i = 0; i < n; i++) {
-    const p = predict[i];
-    labels[i] = p === undefined || p === null ? null : String(p);
-  }
-  columns.push({ name: '_prediction', type: 'string', values: labels });
-  columns.push({ name: '_score', type: 'float', values: scores(entry, n) });
-  return { columns, rowCount: n };
-}
-
-/** Probability of the predicted class per row (the row's highest when classes are unknown). */
-function scores(entry: InferenceRecord, n: number): Scalar[] {
-  const out: Scalar[] = new Array<Scalar>(n).fill(null);
-  const proba = entry.prediction.proba;
-  if (!proba || n === 0) return out;
-  const k = proba.length / n;
-  if (!Number.isInteger(k) || k < 1) return out;
-  const index = entry.classes
-    ? new Map<Label, number>(entry.classes.map((c, i) => [c, i]))
-    : undefined;
-  for (let r = 0; r < n; r++) {
-    const label = entry.prediction.predict[r];
-    const j = index && label !== undefined ? index.get(label) : undefined;
-    if (j !== undefined) {
-      out[r] = proba[r * k + j] as number;
-    } else {
-      let best = -Infinity;
-      for (let c = 0; c < k; c++) best = Math.max(best, proba[r * k + c] as number);
-      out[r] = best;
-    }
-  }
-  return out;
-}
-
-function unify(a: ColumnType, b: ColumnType): ColumnType {
-  if (a === b) return a;
-  const numeric = (t: ColumnType): boolean => t === 'int' || t === 'float' || t === 'timestamp';
-  return numeric(a) && numeric(b) ? 'float' : 'string';
-}
-
 /**
  * Stacks tables that may differ in columns (model versions with other features): the union of
  * columns in first-seen order, null where a table lacks one; mismatched types widen to float
@@ -609,7 +497,7 @@ export function mergeTables(tables: readonly Table[]): Table {
     rowCount += t.rowCount;
     for (const c of t.columns) {
       const seen = types.get(c.name);
-      types.set(c.name, seen === undefined ? c.type : unify(seen, c.type));
+      types.set(c.name, seen === undefined ? c.type : unifyTypes(seen, c.type));
     }
   }
   const columns: Column[] = [];
