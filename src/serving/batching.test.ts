@@ -365,6 +365,29 @@ describe('batchPredictions', () => {
     ).rejects.toMatchObject({ code: 'FERRY_INPUT_SHAPE' });
   });
 
+  it('checks columns in signature order as strictly as columns in any other order', async () => {
+    const { model, calls } = counted();
+    const batched = batchPredictions(model, { maxBatchRows: 1, maxWaitUs: 0, name: 'toy:1' });
+    const base = request(2, 5);
+    const [x, color] = base.columns as [Table['columns'][number], Table['columns'][number]];
+    // Same answer whether the columns come in the signature's order or not.
+    const reordered: Table = { rowCount: 2, columns: [color, x] };
+    expect(await batched.predict(reordered)).toEqual(await batched.predict(base));
+    // In order but of the wrong type, or given twice: refused with the message of the full check.
+    const wrongType: Table = {
+      rowCount: 2,
+      columns: [x, { name: 'color', type: 'int', values: [1, 2] }],
+    };
+    await expect(batched.predict(wrongType)).rejects.toThrow(
+      "input 'color' to model 'toy:1' is a int column of 2 values; expected one string column 'color' of 2 values (one per row)",
+    );
+    const twice: Table = { rowCount: 2, columns: [x, color, color] };
+    await expect(batched.predict(twice)).rejects.toThrow(
+      "input 'color' to model 'toy:1' appears 2 times",
+    );
+    expect(calls).toEqual([2, 2]);
+  });
+
   it('rejects options that cannot work with FERRY_ARGUMENT_INVALID', () => {
     const invalid = expect.objectContaining({ code: 'FERRY_ARGUMENT_INVALID' });
     expect(() => batchPredictions(MODEL, { maxBatchRows: 0, maxWaitUs: 0 })).toThrow(invalid);

@@ -21,7 +21,7 @@
  * with load by themselves, and the bound on waiting rows is what sheds load when the model
  * cannot keep up.
  */
-import type { ModelSignature, Prediction } from '../core/model.js';
+import type { ModelInput, ModelSignature, Prediction } from '../core/model.js';
 import type { Column, Scalar, Table } from '../core/table.js';
 import { FerryError } from '../errors/index.js';
 import type { ServerMetrics } from './metrics.js';
@@ -99,6 +99,7 @@ export function batchPredictions(
   const signature = model.signature;
   const label = options.name === undefined ? 'this model' : `model '${options.name}'`;
   const classCount = signature.classes?.length;
+  const uniqueNames = namesUnique(signature);
 
   function report(rows: number, requests: number, queueDelaySeconds: number): void {
     try {
@@ -111,13 +112,23 @@ export function batchPredictions(
   /** Predicts one request at once, as a batch of its own. */
   async function alone(columns: readonly Column[], rows: number): Promise<Prediction> {
     report(rows, 1, 0);
-    return model.predict({ columns, rowCount: rows });
+    // `return await`: an async function returning a promise as is takes extra microtask turns to
+    // adopt it; awaiting it here takes one (this is every request's path when batching is off).
+    return await model.predict({ columns, rowCount: rows });
   }
 
   if (settings.maxBatchRows === 1) {
     return {
       signature,
-      predict: async (input) => alone(shapeChecked(signature, input, label), input.rowCount),
+      // Not `async`: `alone` already answers a promise, and wrapping it in another costs turns.
+      // shapeChecked's errors still reach the caller as a rejection, as `predict` promises.
+      predict: (input) => {
+        try {
+          return alone(shapeChecked(signature, input, label, uniqueNames), input.rowCount);
+        } catch (err) {
+          return Promise.reject(err as Error);
+        }
+      },
     };
   }
 
@@ -251,7 +262,7 @@ export function batchPredictions(
   return {
     signature,
     async predict(input) {
-      const columns = shapeChecked(signature, input, label);
+      const columns = shapeChecked(signature, input, label, uniqueNames);
       const rows = input.rowCount;
       if (rows === 0 || rows > settings.maxBatchRows) return alone(columns, rows);
       if (waitingRows + rows > settings.maxQueuedRows) {
@@ -338,7 +349,12 @@ function checkOptions(options: BatchingOptions): Settings {
  * does not match. Extra columns are ignored, as `LoadedModel.predict` ignores them; an optional
  * input left out becomes a column of nulls.
  */
-function shapeChecked(signature: ModelSignature, input: Table, label: string): Column[] {
+function shapeChecked(
+  signature: ModelSignature,
+  input: Table,
+  label: string,
+  uniqueNames: boolean,
+): Column[] {
   const rows = input.rowCount;
   if (!Number.isInteger(rows) || rows < 0) {
     throw new FerryError(
@@ -346,6 +362,9 @@ function shapeChecked(signature: ModelSignature, input: Table, label: string): C
       `input to ${label} has a row count of ${rows}; expected a whole number of rows`,
     );
   }
+  // The HTTP server hands over exactly the signature's columns in its order: checking that in one
+  // pass spares a scan of every column per input (F^2 name comparisons and F arrays per request).
+  if (uniqueNames && inSignatureOrder(signature, input)) return input.columns.slice();
   return signature.inputs.map((expected) => {
     const want = `one ${expected.type} column '${expected.name}' of ${rows} values (one per row)`;
     const found = input.columns.filter((c) => c.name === expected.name);
@@ -372,6 +391,34 @@ function shapeChecked(signature: ModelSignature, input: Table, label: string): C
     }
     return column;
   });
+}
+
+/**
+ * Whether the table's columns are the signature's inputs, one each, in order, of the right type
+ * and length: what the slow path of `shapeChecked` would return as is, provided no two inputs
+ * share a name (names are compared pairwise, which cannot tell a column given twice from two
+ * inputs of one name; the caller checks that once per signature).
+ */
+function inSignatureOrder(signature: ModelSignature, input: Table): boolean {
+  const expected = signature.inputs;
+  const columns = input.columns;
+  if (columns.length !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) {
+    const spec = expected[i] as ModelInput;
+    const column = columns[i] as Column;
+    if (
+      column.name !== spec.name ||
+      column.type !== spec.type ||
+      column.values.length !== input.rowCount
+    )
+      return false;
+  }
+  return true;
+}
+
+/** Whether no two inputs of the signature share a name (what `inSignatureOrder` needs). */
+function namesUnique(signature: ModelSignature): boolean {
+  return new Set(signature.inputs.map((i) => i.name)).size === signature.inputs.length;
 }
 
 function shapeError(label: string, column: string, what: string): FerryError {

@@ -90,6 +90,16 @@ interface ModelParams {
   version?: string;
 }
 
+/**
+ * What an inference request resolved to, for the metrics written once it is answered. Kept on
+ * the request (declared with `decorateRequest`, so every request has the same shape) rather
+ * than in a WeakMap keyed by request: WeakMap entries of short-lived keys cost the GC extra
+ * work on every collection.
+ */
+interface AnsweredRequest {
+  ferryAnswered: { model: string; version: string } | null;
+}
+
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
 function requestIdOf(req: IncomingMessage): string {
@@ -155,8 +165,6 @@ export function createServer(options: ServerOptions): FastifyInstance {
     version: options.version ?? FERRY_VERSION,
     extensions: [],
   };
-  /** What an inference request resolved to, for the metrics written once it is answered. */
-  const answered = new WeakMap<FastifyRequest, { model: string; version: string }>();
 
   const app = Fastify({
     loggerInstance: options.logger,
@@ -199,11 +207,15 @@ export function createServer(options: ServerOptions): FastifyInstance {
     }
   });
 
+  app.decorateRequest('ferryAnswered', null);
+
   let inFlight = 0;
   const maxInFlight = limits.maxInFlight ?? Number.POSITIVE_INFINITY;
+  // Without a limit the count is never read, so requests skip the listener that keeps it.
+  const countInFlight = Number.isFinite(maxInFlight);
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    if (request.method !== 'POST') {
+    if (!countInFlight || request.method !== 'POST') {
       done();
       return;
     }
@@ -226,16 +238,18 @@ export function createServer(options: ServerOptions): FastifyInstance {
 
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    const info = answered.get(request);
+    const info = (request as unknown as AnsweredRequest).ferryAnswered;
+    // A getter that builds an object of every route option on each read: read it once.
+    const route = request.routeOptions.url;
     let model = info?.model ?? '';
-    if (!info && request.routeOptions.url?.startsWith('/v2/')) {
+    if (!info && route?.startsWith('/v2/')) {
       // Only names actually served become label values: a scan of made-up names must not
       // create a series each.
       const name = (request.params as Partial<ModelParams> | undefined)?.name;
       if (name !== undefined && catalog.get(name)) model = name;
     }
     metrics.requests.inc({
-      route: request.routeOptions.url ?? 'unmatched',
+      route: route ?? 'unmatched',
       model,
       status: String(status),
     });
@@ -354,7 +368,10 @@ export function createServer(options: ServerOptions): FastifyInstance {
         `model '${served.name}' version ${result.modelVersion} returned ${result.prediction.predict.length} predictions for ${input.rowCount} rows`,
       );
     }
-    answered.set(request, { model: served.name, version: result.modelVersion });
+    (request as unknown as AnsweredRequest).ferryAnswered = {
+      model: served.name,
+      version: result.modelVersion,
+    };
     metrics.rows.inc({ model: served.name }, input.rowCount);
     if (!result.logged)
       inferenceLog?.record({
