@@ -45,6 +45,8 @@ export interface BatchingOptions {
 
 export interface BatchObserver {
   observe(batch: { rows: number; requests: number; queueDelaySeconds: number }): void;
+  /** How long one prediction call took (a batch, or a request alone), once it answered. */
+  predicted?(call: { rows: number; seconds: number }): void;
 }
 
 export interface PredictingModel {
@@ -109,12 +111,23 @@ export function batchPredictions(
     }
   }
 
+  function timed(rows: number, started: number): void {
+    try {
+      observer?.predicted?.({ rows, seconds: (performance.now() - started) / 1000 });
+    } catch {
+      // As above: metrics never fail a prediction.
+    }
+  }
+
   /** Predicts one request at once, as a batch of its own. */
   async function alone(columns: readonly Column[], rows: number): Promise<Prediction> {
     report(rows, 1, 0);
-    // `return await`: an async function returning a promise as is takes extra microtask turns to
+    const started = performance.now();
+    // `await`: an async function returning a promise as is takes extra microtask turns to
     // adopt it; awaiting it here takes one (this is every request's path when batching is off).
-    return await model.predict({ columns, rowCount: rows });
+    const prediction = await model.predict({ columns, rowCount: rows });
+    timed(rows, started);
+    return prediction;
   }
 
   if (settings.maxBatchRows === 1) {
@@ -216,10 +229,12 @@ export function batchPredictions(
     };
     const rows = batch.reduce((total, p) => total + p.rows, 0);
     report(rows, batch.length, Number(process.hrtime.bigint() - first.enqueuedAt) / 1e9);
+    const started = performance.now();
     if (batch.length === 1) {
       call(
         () => model.predict({ columns: first.columns, rowCount: first.rows }),
         (outcome) => {
+          timed(rows, started);
           answer(first, outcome);
           finish();
         },
@@ -228,6 +243,7 @@ export function batchPredictions(
       call(
         () => model.predict(merge(signature, batch, rows)),
         (outcome) => {
+          timed(rows, started);
           const parts = outcome.ok ? split(outcome.value, batch, rows, classCount) : undefined;
           if (parts) {
             batch.forEach((p, i) => p.resolve(parts[i] as Prediction));
@@ -301,7 +317,7 @@ export function batchPredictions(
  * @example batchPredictions(loaded, { maxBatchRows: 32, maxWaitUs: 0 }, batchObserver(metrics, 'fraud', '3'));
  */
 export function batchObserver(
-  metrics: Pick<ServerMetrics, 'batchRows' | 'batchQueueDelay'>,
+  metrics: Pick<ServerMetrics, 'batchRows' | 'batchQueueDelay' | 'predictDuration'>,
   model: string,
   version: string,
 ): BatchObserver {
@@ -310,6 +326,9 @@ export function batchObserver(
     observe(batch) {
       metrics.batchRows.observe(labels, batch.rows);
       metrics.batchQueueDelay.observe(labels, batch.queueDelaySeconds);
+    },
+    predicted(call) {
+      metrics.predictDuration.observe(labels, call.seconds);
     },
   };
 }

@@ -22,6 +22,8 @@ export interface ServerMetrics {
   readonly batchRows: Histogram<'model' | 'version'>;
   /** How long the oldest request of a micro-batch waited in the queue, seconds. */
   readonly batchQueueDelay: Histogram<'model' | 'version'>;
+  /** One prediction call of a model version (a batch, or a request alone), seconds. */
+  readonly predictDuration: Histogram<'model' | 'version'>;
 }
 
 export interface ServerMetricsOptions {
@@ -94,6 +96,13 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     ],
     registers: [registry],
   });
+  const predictDuration = new Histogram({
+    name: 'ferry_model_predict_duration_seconds',
+    help: 'Prediction calls of a model version (plain or inside an endpoint), seconds, by model and version.',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
   const log = options.inferenceLog;
   // The inference log keeps its own totals; these counters mirror them when scraped.
   new Counter({
@@ -124,5 +133,6 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     onlineLookupDuration,
     batchRows,
     batchQueueDelay,
+    predictDuration,
   };
 }
