@@ -25,43 +25,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadProject } from '../src/config/load.js';
 import type { LoadedModel } from '../src/core/model.js';
-import type { Column, Scalar, Table } from '../src/core/table.js';
+import type { Scalar, Table } from '../src/core/table.js';
 import { profileTable } from '../src/data/profile.js';
 import { openWorkspace, type Workspace } from '../src/project/workspace.js';
 import { nativeRuntime } from '../src/serving/runtimes/native.js';
 import { startServer, type RunningServer } from '../src/serving/start.js';
 import { trainModel } from '../src/training/train.js';
 import { measureConcurrent, measureLatency } from './measure.js';
+import { gbdtData, GBDT_INPUTS } from './data.js';
 import { runBench, type Reporter } from './report.js';
-import { createRng } from '../src/training/random.js';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const TRAIN_ROWS = 20_000;
-const INPUTS = 30;
 const REQUEST_ROWS = 1024;
 const BATCH = 100;
 const MODEL = 'bench_gbdt';
 const HTTP_SECONDS = 3;
-
-/** Rows of x0..x29 in [-2, 2) and, with `label`, a noisy binary target of an interaction-heavy score. */
-function generate(rows: number, seed: number, label: boolean): Table {
-  const random = createRng(seed);
-  const xs: Scalar[][] = Array.from({ length: INPUTS }, () => []);
-  const y: Scalar[] = [];
-  const x = new Float64Array(INPUTS);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < INPUTS; j++) {
-      x[j] = Math.round((random() * 4 - 2) * 1000) / 1000;
-      (xs[j] as Scalar[]).push(x[j] as number);
-    }
-    const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0] = x;
-    const score = 1.5 * Math.sin(2 * a) + b * c + (d > 0.5 ? 1.5 : -0.5) + 0.5 * e - 0.3 * f * f;
-    y.push(random() < 1 / (1 + Math.exp(-score)) ? 1 : 0);
-  }
-  const columns: Column[] = xs.map((values, j) => ({ name: `x${j}`, type: 'float', values }));
-  if (label) columns.push({ name: 'label', type: 'int', values: y });
-  return { rowCount: rows, columns };
-}
 
 function slice(table: Table, start: number, end: number): Table {
   return {
@@ -183,7 +162,7 @@ async function waitReady(url: string): Promise<void> {
  * training data is garbage by the time requests are timed: a server's heap does not hold it.
  */
 async function trainAndRegister(ws: Workspace, report: Reporter): Promise<Uint8Array> {
-  const data = generate(TRAIN_ROWS, 1, true);
+  const data = gbdtData(TRAIN_ROWS, 1, true);
   const started = performance.now();
   const trained = await trainModel(data, { target: 'label', seed: 1 });
   const seconds = (performance.now() - started) / 1000;
@@ -192,11 +171,11 @@ async function trainAndRegister(ws: Workspace, report: Reporter): Promise<Uint8A
   }
   const rounds = trained.candidates.find((c) => c.name === 'gbdt')?.params.rounds;
   report.note(
-    `gbdt on ${TRAIN_ROWS.toLocaleString('en-US')} rows × ${INPUTS} inputs: ${rounds} rounds, ` +
+    `gbdt on ${TRAIN_ROWS.toLocaleString('en-US')} rows × ${GBDT_INPUTS} inputs: ${rounds} rounds, ` +
       `ROC AUC ${trained.metrics.roc_auc?.toFixed(3)}, artifact ${Math.round(trained.artifact.length / 1024)} KiB, trained in ${seconds.toFixed(1)} s`,
   );
   // The training profile describes the inputs only.
-  const inputs: Table = { rowCount: data.rowCount, columns: data.columns.slice(0, INPUTS) };
+  const inputs: Table = { rowCount: data.rowCount, columns: data.columns.slice(0, GBDT_INPUTS) };
   await ws.registry.register({
     model: MODEL,
     runtime: 'native',
@@ -221,7 +200,7 @@ await runBench('infer', 'the serving path (native predict → OIP v2 over HTTP)'
     const artifact = await trainAndRegister(ws, report);
 
     const model: LoadedModel = await nativeRuntime.load(artifact);
-    const requests = generate(REQUEST_ROWS, 2, false);
+    const requests = gbdtData(REQUEST_ROWS, 2, false);
     const singles = Array.from({ length: REQUEST_ROWS }, (_, i) => slice(requests, i, i + 1));
     const batches = Array.from({ length: (REQUEST_ROWS / BATCH) | 0 }, (_, b) =>
       slice(requests, b * BATCH, (b + 1) * BATCH),

@@ -53,6 +53,7 @@ import { decodeNativeModel } from '../src/training/native-model.js';
 import { createRng } from '../src/training/random.js';
 import { trainModel, type TrainResult } from '../src/training/train.js';
 import { percentile, type LatencyResult } from './measure.js';
+import { gbdtData, GBDT_INPUTS } from './data.js';
 import { runBench, type Reporter } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -74,7 +75,6 @@ const REDIS_URL = process.env.FERRY_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const MODEL = 'bench_gbdt';
 const ONNX_MODEL = 'bench_gbdt_onnx';
 const TRAIN_ROWS = 20_000;
-const INPUTS = 30;
 const REQUEST_ROWS = 1024;
 
 const FRAUD_ENDPOINT = 'fraud';
@@ -383,26 +383,6 @@ async function childFloor(reply: string): Promise<void> {
 /* =============================================================================================
  * (a) The 30-input gradient-boosting model, as bench/infer.bench.ts trains it.
  */
-
-/** Rows of x0..x29 in [-2, 2) and, with `label`, a noisy binary target of an interaction-heavy score. */
-function generate(rows: number, seed: number, label: boolean): Table {
-  const random = createRng(seed);
-  const xs: Scalar[][] = Array.from({ length: INPUTS }, () => []);
-  const y: Scalar[] = [];
-  const x = new Float64Array(INPUTS);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < INPUTS; j++) {
-      x[j] = Math.round((random() * 4 - 2) * 1000) / 1000;
-      (xs[j] as Scalar[]).push(x[j] as number);
-    }
-    const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0] = x;
-    const score = 1.5 * Math.sin(2 * a) + b * c + (d > 0.5 ? 1.5 : -0.5) + 0.5 * e - 0.3 * f * f;
-    y.push(random() < 1 / (1 + Math.exp(-score)) ? 1 : 0);
-  }
-  const columns: Column[] = xs.map((values, j) => ({ name: `x${j}`, type: 'float', values }));
-  if (label) columns.push({ name: 'label', type: 'int', values: y });
-  return { rowCount: rows, columns };
-}
 
 /** One OIP v2 body per row, each a `[1, 30]` FP64 tensor as a numpy client sends it. */
 function rowBodies(table: Table): string[] {
@@ -847,8 +827,8 @@ async function bench(report: Reporter): Promise<void> {
     );
     dirs.push(modelDir);
     ws = await openWorkspace(loadProject(modelDir));
-    const data = generate(TRAIN_ROWS, 1, true);
-    const inputs: Table = { rowCount: data.rowCount, columns: data.columns.slice(0, INPUTS) };
+    const data = gbdtData(TRAIN_ROWS, 1, true);
+    const inputs: Table = { rowCount: data.rowCount, columns: data.columns.slice(0, GBDT_INPUTS) };
     const trained = await trainGbdt(data, 'label', `model '${MODEL}'`, report);
     await registerNative(ws, MODEL, trained, inputs);
     const onnx = exportOnnx(decodeNativeModel(trained.artifact));
@@ -878,7 +858,7 @@ async function bench(report: Reporter): Promise<void> {
         `a server that does not apply the setting repeats the native rows`,
     );
 
-    const requests = generate(REQUEST_ROWS, 2, false);
+    const requests = gbdtData(REQUEST_ROWS, 2, false);
     const bodies = rowBodies(requests);
     const expected = (await (await nativeRuntime.load(trained.artifact)).predict(requests)).predict;
 
