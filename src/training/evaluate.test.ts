@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelSignature } from '../core/model.js';
-import type { Table } from '../core/table.js';
-import { fitFoldBag, type Problem, type SelectionData } from './evaluate.js';
+import { takeRows, type Table } from '../core/table.js';
+import {
+  evaluateCandidate,
+  fitDocument,
+  fitFoldBag,
+  meanCurveStop,
+  type Problem,
+  type SelectionData,
+} from './evaluate.js';
 import { decodeNativeModel, encodeNativeModel, NativePredictor } from './native-model.js';
 import { createRng } from './random.js';
+import type { Params } from './candidates.js';
 import { kFolds } from './split.js';
 
 /**
@@ -114,5 +122,94 @@ describe('fold bagging', () => {
       }
     }
     expect(maxDiff).toBeLessThan(1e-9);
+  });
+});
+
+describe('boosting rounds chosen on the mean validation curve', () => {
+  it('stops on the mean curve: patience rounds without a better weighted mean', () => {
+    // Weighted means: 0.55, 0.45, 0.5, 0.4825, 0.4225 (the best, but after a patience of 2 ran out).
+    const curves = [
+      [0.5, 0.4, 0.45, 0.42, 0.35],
+      [0.7, 0.6, 0.65, 0.67, 0.64],
+    ];
+    expect(meanCurveStop(curves, [3, 1], 2)).toEqual({ rounds: 2, stopped: true });
+    expect(meanCurveStop(curves, [3, 1], 3)).toEqual({ rounds: 5, stopped: false });
+    // Only as far as the shortest curve: the choice is open, not stopped.
+    expect(
+      meanCurveStop(
+        [
+          [0.5, 0.4],
+          [0.7, 0.6, 0.5],
+        ],
+        [1, 1],
+        1,
+      ),
+    ).toEqual({
+      rounds: 2,
+      stopped: false,
+    });
+  });
+
+  it('is not capped by the fold that stops first: the folds boost as far as the mean curve needs', () => {
+    // 800 clean rows and 60 rows whose target is noise. Fold 0 validates on the noise rows, so
+    // its own early stopping ends within a few rounds of the start; folds 1-4 validate on clean
+    // rows and improve for far longer, and they outweigh fold 0 in the mean.
+    const { table, score } = rows(860, 6);
+    const rand = createRng(60);
+    for (let i = 800; i < 860; i++) score[i] = rand() * 6 - 3;
+    const range = (from: number, to: number): number[] =>
+      Array.from({ length: to - from }, (_, i) => from + i);
+    const folds = [
+      { train: Uint32Array.from(range(200, 800)), valid: Uint32Array.from(range(800, 860)) },
+      ...[0, 1, 2, 3].map((b) => ({
+        train: Uint32Array.from(range(0, 800).filter((i) => Math.floor(i / 200) !== b)),
+        valid: Uint32Array.from(range(200 * b, 200 * b + 200)),
+      })),
+    ];
+    const signature: ModelSignature = { task: 'regression', target: 'y', inputs: [...INPUTS] };
+    const problem: Problem = { task: 'regression', objective: 'regression', nClasses: 0, y: score };
+    const data: SelectionData = { table, signature, problem, folds, seed: 5 };
+    const params = { ...PARAMS, learning_rate: 0.05 };
+    // Each fold on its own (its own early stopping, patience 20), and run to the round cap.
+    const sub = (r: Uint32Array): { table: Table; problem: Problem } => ({
+      table: takeRows(table, r),
+      problem: { ...problem, y: Float64Array.from(r, (i) => score[i] as number) },
+    });
+    const curve = (f: number, p: Params): readonly number[] => {
+      const fold = folds[f] as (typeof folds)[number];
+      const train = sub(fold.train);
+      const valid = sub(fold.valid);
+      return fitDocument(
+        train.table,
+        signature,
+        train.problem,
+        5,
+        'gbdt',
+        p,
+        { table: valid.table, y: valid.problem.y },
+        null,
+      ).validationLoss;
+    };
+    const own = folds.map((_, f) => curve(f, params).length);
+    const full = folds.map((_, f) => curve(f, { ...params, early_stopping_rounds: 100000 }));
+    const weights = folds.map((f) => f.valid.length);
+    const lockstep = meanCurveStop(full, weights, 20);
+    expect(lockstep.stopped).toBe(true);
+    // The shortest fold stops far below the rounds the mean curve asks for.
+    expect(Math.min(...own)).toBeLessThan(lockstep.rounds - 20);
+    const evaluation = evaluateCandidate(data, { algorithm: 'gbdt', params, rowFraction: 1 });
+    // Capped by the shortest fold, the count could not exceed min(own); lockstep boosting of all
+    // folds with early stopping on their mean gives this count.
+    expect(evaluation.rounds).toBe(lockstep.rounds);
+    expect(evaluation.params.rounds).toBe(lockstep.rounds);
+    expect(evaluation.params.early_stopping_rounds).toBeUndefined();
+    // With a round cap the mean curve does not stop before, the choice is the best within it.
+    const capped = { ...params, max_rounds: 40 };
+    const toCap = folds.map((_, f) => curve(f, { ...capped, early_stopping_rounds: 100000 }));
+    expect(Math.max(...toCap.map((c) => c.length))).toBe(40);
+    const atCap = meanCurveStop(toCap, weights, 20);
+    expect(atCap.stopped).toBe(false);
+    const short = evaluateCandidate(data, { algorithm: 'gbdt', params: capped, rowFraction: 1 });
+    expect(short.rounds).toBe(atCap.rounds);
   });
 });

@@ -7,7 +7,13 @@
 import type { ModelSignature, Task } from '../core/model.js';
 import { FerryError } from '../errors/index.js';
 import { takeRows, type Table } from '../core/table.js';
-import { averageForests, truncateForest, type GbdtModel } from './algorithms/gbdt.js';
+import {
+  averageForests,
+  DEFAULT_EARLY_STOPPING_ROUNDS,
+  improvesOn,
+  truncateForest,
+  type GbdtModel,
+} from './algorithms/gbdt.js';
 import type { Objective } from './algorithms/objective.js';
 import {
   CANDIDATES,
@@ -128,20 +134,87 @@ export function fitDocument(
   return { doc, validationLoss: output.validationLoss, params: output.params };
 }
 
-/** The round count with the lowest validation loss averaged over folds (weighted by rows). */
-function chooseRounds(curves: readonly (readonly number[])[], weights: readonly number[]): number {
+/**
+ * Early stopping on the mean of the folds' validation curves (weighted by held-out rows), over
+ * the rounds every curve has: `rounds` is the best round count so far, `stopped` whether
+ * `patience` rounds without a better mean came before the shortest curve ended (when false,
+ * longer curves could still move the choice). With one curve and an infinite patience, the
+ * round count with that curve's lowest loss.
+ * @example meanCurveStop([[0.5, 0.4, 0.45], [0.6, 0.5, 0.55]], [10, 10], 1) // { rounds: 2, stopped: true }
+ */
+export function meanCurveStop(
+  curves: readonly (readonly number[])[],
+  weights: readonly number[],
+  patience: number,
+): { rounds: number; stopped: boolean } {
   const length = Math.min(...curves.map((c) => c.length));
-  let best = 0;
+  const total = weights.reduce((s, w) => s + w, 0);
+  let best = -1;
   let bestLoss = Infinity;
   for (let r = 0; r < length; r++) {
     let loss = 0;
     curves.forEach((c, f) => (loss += (c[r] as number) * (weights[f] as number)));
-    if (loss < bestLoss) {
+    loss /= total;
+    if (best < 0 || improvesOn(loss, bestLoss)) {
       bestLoss = loss;
       best = r;
-    }
+    } else if (r - best >= patience) return { rounds: best + 1, stopped: true };
   }
-  return best + 1;
+  return { rounds: Math.max(1, best + 1), stopped: false };
+}
+
+/** Index of the best round of one curve, by the rule early stopping uses. */
+function bestIndex(curve: readonly number[]): number {
+  return meanCurveStop([curve], [1], Infinity).rounds - 1;
+}
+
+/**
+ * Early stopping on the mean curve of boosted fold fits (see `evaluateCandidate`): refits the
+ * folds that stopped short, in place in `fitted`, until the mean curve stops or cannot grow,
+ * and returns the chosen round count. A fold could grow when it ended by early stopping rather
+ * than at its round cap; a refit with patience `target - 1 - best` runs to at least `target`
+ * rounds, as the best round of the longer run is no earlier than the short run's.
+ */
+function extendToMeanStop(
+  params: Params,
+  fitted: ReturnType<typeof fitDocument>[],
+  fitFold: (f: number, params: Params) => ReturnType<typeof fitDocument>,
+  weights: readonly number[],
+): number {
+  const given = params.early_stopping_rounds;
+  const patience = typeof given === 'number' ? given : DEFAULT_EARLY_STOPPING_ROUNDS;
+  const curveOf = (f: number): readonly number[] =>
+    (fitted[f] as (typeof fitted)[number]).validationLoss;
+  const stoppedEarly = (curve: readonly number[], foldPatience: number): boolean =>
+    curve.length > 0 && curve.length - 1 - bestIndex(curve) >= foldPatience;
+  const canGrow = fitted.map((p) => stoppedEarly(p.validationLoss, patience));
+  let extended = false;
+  for (;;) {
+    const curves = fitted.map((p) => p.validationLoss);
+    const choice = meanCurveStop(curves, weights, patience);
+    const lengths = curves.map((c) => c.length);
+    const shortest = Math.min(...lengths);
+    if (choice.stopped || lengths.some((l, f) => l === shortest && !canGrow[f])) {
+      return choice.rounds;
+    }
+    // As far as the longest fold went, and far enough for the mean to stop if its best holds;
+    // after a first extension, half as far again as the shortest fold, so that a mean that keeps
+    // improving costs few refits (each starts from scratch).
+    const target = Math.max(
+      Math.max(...lengths),
+      choice.rounds + patience,
+      extended ? Math.ceil(1.5 * shortest) : 0,
+    );
+    extended = true;
+    fitted.forEach((_, f) => {
+      const before = curveOf(f);
+      if (before.length >= target || !canGrow[f]) return;
+      const foldPatience = target - 1 - bestIndex(before);
+      fitted[f] = fitFold(f, { ...params, early_stopping_rounds: foldPatience });
+      const after = curveOf(f);
+      canGrow[f] = after.length > before.length && stoppedEarly(after, foldPatience);
+    });
+  }
 }
 
 /** A seeded share of a fold's training rows, ascending; all of them for a fraction of 1. */
@@ -154,36 +227,52 @@ function subsampleRows(rows: Uint32Array, fraction: number, seed: number): Uint3
 
 /**
  * Fits the candidate on every fold and measures it on the rows each fold held out.
+ *
+ * A boosted candidate's round count is chosen by early stopping on the folds' mean validation
+ * curve, as `xgboost.cv` and `lightgbm.cv` do, not on each fold's own curve: the folds first
+ * boost with their own early stopping, and while the mean has not stopped within the rounds
+ * every fold reached, the folds that stopped short are fitted again with a longer patience, so
+ * that no fold stopping early caps the count for all. The rounds a fit produces do not depend
+ * on how long it is allowed to run (same seed, same draws per round), so the result is the one
+ * boosting all folds in lockstep would give; the price is refitting the short folds.
  * @example const { metrics } = evaluateCandidate(data, { algorithm: 'gbdt', params, rowFraction: 1 });
  */
 export function evaluateCandidate(data: SelectionData, task: EvaluationTask): Evaluation {
   const { table, signature, problem, folds, seed } = data;
   const definition = candidateDefinition(task.algorithm);
-  const parts = folds.map((fold, f) => {
+  const inputs = folds.map((fold, f) => {
     const trainRows = subsampleRows(fold.train, task.rowFraction, seed + 7919 * (f + 1));
     const valid = takeRows(table, fold.valid);
     const validProblem = subProblem(problem, fold.valid);
-    const fitted = fitDocument(
-      takeRows(table, trainRows),
+    return { trainRows, valid, validProblem };
+  });
+  // Training rows are taken again for a refit rather than kept: a hold-out's are most of the data.
+  const fitFold = (f: number, params: Params): ReturnType<typeof fitDocument> => {
+    const input = inputs[f] as (typeof inputs)[number];
+    return fitDocument(
+      takeRows(table, input.trainRows),
       signature,
-      subProblem(problem, trainRows),
+      subProblem(problem, input.trainRows),
       seed,
       task.algorithm,
-      task.params,
-      { table: valid, y: validProblem.y },
+      params,
+      { table: input.valid, y: input.validProblem.y },
       null,
     );
-    return { fitted, valid, validProblem };
-  });
+  };
+  const fitted = folds.map((_, f) => fitFold(f, task.params));
+  const fittedParams = { ...(fitted[0] as (typeof fitted)[number]).params };
   let rounds: number | null = null;
-  let docs = parts.map((p) => p.fitted.doc);
+  let docs = fitted.map((p) => p.doc);
   if (definition.boosted) {
-    rounds = chooseRounds(
-      parts.map((p) => p.fitted.validationLoss),
+    rounds = extendToMeanStop(
+      task.params,
+      fitted,
+      fitFold,
       folds.map((f) => f.valid.length),
     );
     const r = rounds;
-    docs = docs.map((d) => ({ ...d, model: truncateForest(d.model as GbdtModel, r) }));
+    docs = fitted.map((p) => ({ ...p.doc, model: truncateForest(p.doc.model as GbdtModel, r) }));
   }
   // Out-of-fold predictions, in fold order, against the matching labels.
   const rows = folds.reduce((s, f) => s + f.valid.length, 0);
@@ -191,7 +280,7 @@ export function evaluateCandidate(data: SelectionData, task: EvaluationTask): Ev
   const k = problem.nClasses;
   const values = new Float64Array(problem.task === 'regression' ? rows : rows * k);
   let offset = 0;
-  parts.forEach((part, f) => {
+  inputs.forEach((part, f) => {
     const prediction = new NativePredictor(docs[f] as NativeModelDocument).predict(part.valid);
     actual.set(part.validProblem.y, offset);
     if (problem.task === 'regression') values.set(prediction.predict as number[], offset);
@@ -202,7 +291,7 @@ export function evaluateCandidate(data: SelectionData, task: EvaluationTask): Ev
     problem.task === 'regression'
       ? regressionMetrics(actual, values)
       : classificationMetrics(actual, values, k);
-  const params = { ...(parts[0] as (typeof parts)[number]).fitted.params };
+  const params = fittedParams;
   if (rounds !== null) params.rounds = rounds;
   return { metrics, params, rounds };
 }
@@ -258,7 +347,7 @@ export function fitFoldBag(data: SelectionData, algorithm: string, params: Param
     );
     const model = output.model as GbdtModel;
     const curve = output.validationLoss;
-    return curve.length === 0 ? model : truncateForest(model, chooseRounds([curve], [1]));
+    return curve.length === 0 ? model : truncateForest(model, bestIndex(curve) + 1);
   });
   const document = (model: GbdtModel): NativeModelDocument => ({
     format: NATIVE_FORMAT,

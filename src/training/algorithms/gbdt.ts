@@ -74,6 +74,19 @@ export interface GbdtResult {
   readonly bestRounds: number;
 }
 
+/** Rounds without a better validation loss after which boosting stops, unless told otherwise. */
+export const DEFAULT_EARLY_STOPPING_ROUNDS = 20;
+
+/**
+ * True when a validation loss counts as better than the best so far (a relative 1e-12 margin,
+ * so rounding noise on a flat curve is no improvement). Early stopping of one fit and of the
+ * folds' mean curve (`evaluate.ts`) share it, so both stop on the same rule.
+ * @example improvesOn(0.41, 0.42) // true
+ */
+export function improvesOn(loss: number, best: number): boolean {
+  return loss < best - 1e-12 * Math.abs(best);
+}
+
 /** The bin of a missing (NaN) value; value bins are 0..254. */
 export const MISSING_BIN = 255;
 /**
@@ -246,7 +259,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   const lambda = options.lambda ?? 1;
   const maxBins = Math.min(255, Math.max(2, options.maxBins ?? 255));
   const subsample = options.subsample ?? 1;
-  const patience = options.earlyStoppingRounds ?? 20;
+  const patience = options.earlyStoppingRounds ?? DEFAULT_EARLY_STOPPING_ROUNDS;
   const rand = createRng(options.seed ?? 0);
 
   // Bin every feature once. Row-major bins feed the histograms (consecutive updates hit
@@ -603,7 +616,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
     if (validation !== undefined && nv > 0) {
       const loss = lossOf(objective, valRaw, validation.y, k);
       validationLoss.push(loss);
-      if (bestRound < 0 || loss < bestLoss - 1e-12 * Math.abs(bestLoss)) {
+      if (bestRound < 0 || improvesOn(loss, bestLoss)) {
         bestLoss = loss;
         bestRound = round;
       } else if (round - bestRound >= patience) break;
