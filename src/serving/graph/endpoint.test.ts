@@ -8,71 +8,20 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../../config/load.js';
-import type { Scalar, Table } from '../../core/table.js';
 import { silentLogger } from '../../core/logger.js';
 import { FerryError } from '../../errors/index.js';
 import { openWorkspace, type Workspace } from '../../project/workspace.js';
 import { tempDirs } from '../../testing/temp.js';
 import { registerTrained } from '../../testing/model-fixture.js';
+import { SCORE_EVENTS, scoreProject, spendTable, T0 } from '../../testing/endpoint-fixture.js';
 import { startServer, type RunningServer } from '../start.js';
 import { compileGraph } from './compile.js';
 import { ServedEndpoint } from './endpoint.js';
 import { createModelProvider } from './models.js';
 
-const HOUR = 3_600_000;
-const T0 = Date.UTC(2026, 9, 1, 12);
-
-const YAML = `
-project: graph-test
-log_level: silent
-server: { refresh_interval: 50ms }
-entities:
-  - { name: card, keys: [card_id] }
-feature_sets:
-  - name: tx
-    entity: card
-    timestamp: ts
-    features:
-      - { name: amount, type: float }
-      - { name: country, type: string }
-    aggregations:
-      - { column: amount, ops: [sum, count], windows: [1h] }
-    ttl: 30d
-feature_vectors:
-  - name: card_history
-    features: [tx.amount_sum_1h, tx.amount_count_1h]
-endpoints:
-  - name: score
-    inputs: { amount: float }
-    steps:
-      - { kind: enrich, vector: card_history }
-      - kind: transform
-        set: { spend: "amount_sum_1h + amount", big: "amount > 100" }
-      - { kind: model, model: spend@champion }
-      - kind: transform
-        set: { decision: "if(prediction > 500, 'review', 'allow')" }
-`;
-
 const dirs = tempDirs();
 let dir: string;
 let ws: Workspace;
-
-/** y = slope * spend + 1, so versions of different slopes answer visibly differently. */
-function spendTable(slope: number): Table {
-  const spend: Scalar[] = [];
-  const y: Scalar[] = [];
-  for (let i = 0; i < 300; i++) {
-    spend.push(i * 3);
-    y.push(slope * i * 3 + 1);
-  }
-  return {
-    rowCount: 300,
-    columns: [
-      { name: 'spend', type: 'float', values: spend },
-      { name: 'y', type: 'float', values: y },
-    ],
-  };
-}
 
 async function registerSpend(slope: number): Promise<number> {
   const { version } = await registerTrained(ws.registry, 'spend', spendTable(slope), {
@@ -83,14 +32,9 @@ async function registerSpend(slope: number): Promise<number> {
 
 beforeAll(async () => {
   dir = dirs.fresh();
-  writeFileSync(path.join(dir, 'ferry.yaml'), YAML);
+  writeFileSync(path.join(dir, 'ferry.yaml'), scoreProject());
   ws = await openWorkspace(loadProject(dir));
-  await ws.features.ingestEvents('tx', [
-    { card_id: 'a', ts: T0 - 2 * HOUR, amount: 1000, country: 'FR' },
-    { card_id: 'a', ts: T0 - 30 * 60_000, amount: 40, country: 'FR' },
-    { card_id: 'a', ts: T0 - 10 * 60_000, amount: 60, country: 'DE' },
-    { card_id: 'b', ts: T0 - 5 * 60_000, amount: 7, country: 'FR' },
-  ]);
+  await ws.features.ingestEvents('tx', SCORE_EVENTS);
   await registerSpend(2);
 });
 
