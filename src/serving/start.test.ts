@@ -155,7 +155,9 @@ describe('micro-batching from ferry.yaml', () => {
     expect(after.batches - before.batches).toBeLessThan(30);
     // Every prediction call is timed, by model and version.
     const text = await (await fetch(`${batching.url}/metrics`)).text();
-    expect(text).toMatch(/ferry_model_predict_duration_seconds_count\{model="line",version="1"\} [1-9]/);
+    expect(text).toMatch(
+      /ferry_model_predict_duration_seconds_count\{model="line",version="1"\} [1-9]/,
+    );
     expect(replies.map((r) => r.outputs[0]!.data)).toEqual(alone);
     // The answers are the line's: rows did not move between requests.
     expect(alone[29]![1]! - alone[0]![1]!).toBeGreaterThan(50);
