@@ -81,6 +81,7 @@ import {
   sampleRss,
   type LatencyResult,
 } from './measure.js';
+import { CARD_FEATURES, CARD_WINDOWS, cardFeatures, cardKey, cardProject } from './data.js';
 import { runBench, type Reporter } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -150,55 +151,8 @@ const LOOKUP_VECTOR = 'card_live';
 const LOOKUP_BATCH = 100;
 const LOOKUP_ENTITIES = scaled(10_000);
 const LOOKUP_MEAN_EVENTS = 20;
-const COUNTRIES = ['FR', 'DE', 'ES', 'IT', 'BE', 'NL', 'PT', 'PL'];
-const CHANNELS = ['web', 'app', 'store'];
-
-/** The 7 plain features of the lookup set, with how to draw a value of each. */
-const LOOKUP_FEATURES: readonly {
-  name: string;
-  type: Exclude<ColumnType, 'timestamp'>;
-  draw: (random: () => number) => Scalar;
-}[] = [
-  { name: 'amount', type: 'float', draw: (r) => Math.round(Math.exp(r() * 7) * 100) / 100 },
-  { name: 'items', type: 'int', draw: (r) => 1 + Math.floor(r() * 5) },
-  { name: 'merchant_risk', type: 'float', draw: (r) => Math.round(r() * 1000) / 1000 },
-  { name: 'country', type: 'string', draw: (r) => COUNTRIES[Math.floor(r() * 8)] ?? 'FR' },
-  { name: 'channel', type: 'string', draw: (r) => CHANNELS[Math.floor(r() * 3)] ?? 'web' },
-  { name: 'device_score', type: 'float', draw: (r) => Math.round(r() * 10_000) / 10_000 },
-  { name: 'is_foreign', type: 'bool', draw: (r) => r() < 0.1 },
-];
-const LOOKUP_WINDOWS = ['amount_sum_1h', 'amount_count_10m', 'amount_mean_1d'];
-
-const LOOKUP_SPEC = {
-  entities: [{ name: 'card', keys: ['card_id'] }],
-  feature_sets: [
-    {
-      name: LOOKUP_SET,
-      entity: 'card',
-      timestamp: 'ts',
-      features: LOOKUP_FEATURES.map((f) => ({ name: f.name, type: f.type })),
-      aggregations: [
-        { column: 'amount', ops: ['sum'], windows: ['1h'] },
-        { column: 'amount', ops: ['count'], windows: ['10m'] },
-        { column: 'amount', ops: ['mean'], windows: ['1d'] },
-      ],
-      ttl: '7d',
-    },
-  ],
-  feature_vectors: [
-    {
-      name: LOOKUP_VECTOR,
-      features: [
-        ...LOOKUP_FEATURES.map((f) => `${LOOKUP_SET}.${f.name}`),
-        ...LOOKUP_WINDOWS.map((w) => `${LOOKUP_SET}.${w}`),
-      ],
-    },
-  ],
-};
-
-function cardKey(i: number): string {
-  return `card_${String(i).padStart(6, '0')}`;
-}
+const LOOKUP_FEATURES = CARD_FEATURES;
+const LOOKUP_SPEC = cardProject(LOOKUP_SET, LOOKUP_VECTOR, LOOKUP_FEATURES);
 
 interface LookupData {
   readonly table: Table;
@@ -414,7 +368,7 @@ async function lookupRedis(
     const fields = (r: () => number): Record<string, string> => {
       const out: Record<string, string> = {};
       LOOKUP_FEATURES.forEach((f) => (out[f.name] = String(f.draw(r))));
-      for (const w of LOOKUP_WINDOWS) out[w] = String(Math.round(r() * 100_000) / 100);
+      for (const w of CARD_WINDOWS) out[w] = String(Math.round(r() * 100_000) / 100);
       return out;
     };
     for (let start = 0; start < LOOKUP_ENTITIES; start += 1000) {
@@ -486,7 +440,7 @@ async function lookupRedis(
 
 async function partLookups(report: Reporter): Promise<void> {
   report.note(
-    `-- 1. online lookups: vector '${LOOKUP_VECTOR}' = 7 plain features + ${LOOKUP_WINDOWS.join(', ')}`,
+    `-- 1. online lookups: vector '${LOOKUP_VECTOR}' = 7 plain features + ${CARD_WINDOWS.join(', ')}`,
   );
   const random = createRng(42);
   // One fixed "now" for generation and every lookup, so the windows hold the same events all run.
@@ -948,12 +902,7 @@ interface PitSet {
 const PIT_SETS: readonly PitSet[] = [
   {
     name: 'transactions',
-    features: [
-      { name: 'amount', type: 'float', draw: (r) => Math.round(Math.exp(r() * 7) * 100) / 100 },
-      { name: 'items', type: 'int', draw: (r) => 1 + Math.floor(r() * 5) },
-      { name: 'country', type: 'string', draw: (r) => COUNTRIES[Math.floor(r() * 8)] ?? 'FR' },
-      { name: 'merchant_risk', type: 'float', draw: (r) => Math.round(r() * 1000) / 1000 },
-    ],
+    features: cardFeatures('amount', 'items', 'country', 'merchant_risk'),
     aggregations: [{ column: 'amount', ops: ['count', 'sum'], windows: ['1h', '1d'] }],
     ttl: '7d',
   },

@@ -53,7 +53,7 @@ import { decodeNativeModel } from '../src/training/native-model.js';
 import { createRng } from '../src/training/random.js';
 import { trainModel, type TrainResult } from '../src/training/train.js';
 import { percentile, type LatencyResult } from './measure.js';
-import { gbdtData, GBDT_INPUTS } from './data.js';
+import { cardFeatures, cardKey, cardProject, COUNTRIES, gbdtData, GBDT_INPUTS } from './data.js';
 import { runBench, type Reporter } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -84,7 +84,6 @@ const FRAUD_SET = 'tx';
 const FRAUD_VECTOR = 'card_live';
 const CARDS = 10_000;
 const DAY = 86_400_000;
-const COUNTRIES = ['FR', 'DE', 'ES', 'IT', 'BE', 'NL', 'PT', 'PL'];
 
 const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 const ms = (us: number): string => (us / 1000).toFixed(2);
@@ -473,47 +472,14 @@ async function checkPredict(
  * (b) The fraud endpoint: cards' events in the online store, enriched, then a model.
  */
 
-const FRAUD_FEATURES: readonly {
-  name: string;
-  type: Exclude<ColumnType, 'timestamp'>;
-  draw: (random: () => number) => Scalar;
-}[] = [
-  { name: 'amount', type: 'float', draw: (r) => Math.round(Math.exp(r() * 7) * 100) / 100 },
-  { name: 'items', type: 'int', draw: (r) => 1 + Math.floor(r() * 5) },
-  { name: 'merchant_risk', type: 'float', draw: (r) => Math.round(r() * 1000) / 1000 },
-  { name: 'device_score', type: 'float', draw: (r) => Math.round(r() * 10_000) / 10_000 },
-  { name: 'country', type: 'string', draw: (r) => COUNTRIES[Math.floor(r() * 8)] ?? 'FR' },
-];
-const FRAUD_WINDOWS = ['amount_sum_1h', 'amount_count_10m', 'amount_mean_1d'];
+const FRAUD_FEATURES = cardFeatures('amount', 'items', 'merchant_risk', 'device_score', 'country');
 
 function fraudSpec(onlineStore: Record<string, unknown>): Record<string, unknown> {
   return {
     project: 'bench_serve_fraud',
     log_level: 'warn',
     online_store: onlineStore,
-    entities: [{ name: 'card', keys: ['card_id'] }],
-    feature_sets: [
-      {
-        name: FRAUD_SET,
-        entity: 'card',
-        timestamp: 'ts',
-        features: FRAUD_FEATURES.map((f) => ({ name: f.name, type: f.type })),
-        aggregations: [
-          { column: 'amount', ops: ['sum'], windows: ['1h'] },
-          { column: 'amount', ops: ['count'], windows: ['10m'] },
-          { column: 'amount', ops: ['mean'], windows: ['1d'] },
-        ],
-        ttl: '7d',
-      },
-    ],
-    feature_vectors: [
-      {
-        name: FRAUD_VECTOR,
-        features: [...FRAUD_FEATURES.map((f) => f.name), ...FRAUD_WINDOWS].map(
-          (f) => `${FRAUD_SET}.${f}`,
-        ),
-      },
-    ],
+    ...cardProject(FRAUD_SET, FRAUD_VECTOR, FRAUD_FEATURES),
     endpoints: [
       {
         name: FRAUD_ENDPOINT,
@@ -524,10 +490,6 @@ function fraudSpec(onlineStore: Record<string, unknown>): Record<string, unknown
       },
     ],
   };
-}
-
-function cardKey(i: number): string {
-  return `card_${String(i).padStart(6, '0')}`;
 }
 
 /** 5 to 15 events per card in (at - 1d, at], skewed towards `at` so the short windows are not empty. */
