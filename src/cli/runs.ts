@@ -121,6 +121,7 @@ function printRun(run: Run): void {
       process.stdout.write(`${key[0]?.toUpperCase()}${key.slice(1)}: ${JSON.stringify(value)}\n`);
     }
   }
+  printConfusion(outputs.confusion_matrix);
   const leaderboard = outputs.leaderboard;
   if (Array.isArray(leaderboard) && leaderboard.length > 0) {
     process.stdout.write(`\nLeaderboard (${leaderboard.length} candidates):\n`);
@@ -144,4 +145,26 @@ function printRun(run: Run): void {
       process.stdout.write(`  ${String(entry.name)}: ${JSON.stringify(entry.params ?? {})}\n`);
     }
   }
+}
+
+/** The test split's confusion matrix, rows the actual class, columns the predicted one. */
+function printConfusion(value: JsonValue | undefined): void {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return;
+  const { classes, counts } = value as { classes?: JsonValue; counts?: JsonValue };
+  if (!Array.isArray(classes) || !Array.isArray(counts)) return;
+  const names = classes.map((c) => String(c));
+  const width = Math.max(
+    6,
+    ...names.map((n) => n.length),
+    ...counts.flat().map((n) => String(n).length),
+  );
+  const cell = (t: string): string => t.padStart(width);
+  process.stdout.write(
+    '\nConfusion matrix on the test split (rows: actual, columns: predicted):\n',
+  );
+  process.stdout.write(`  ${cell('')} ${names.map(cell).join(' ')}\n`);
+  counts.forEach((row, i) => {
+    const cells = Array.isArray(row) ? row.map((n) => cell(String(n))) : [];
+    process.stdout.write(`  ${cell(names[i] ?? '?')} ${cells.join(' ')}\n`);
+  });
 }

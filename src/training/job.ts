@@ -142,6 +142,8 @@ export async function runTrainingJob(
       outputs: {
         test:
           result.test === null ? null : { rows: result.test.rows, metrics: result.test.metrics },
+        // Where recipe runs keep theirs, so `ferry runs show` reads both alike.
+        ...(result.test?.confusionMatrix ? { confusion_matrix: result.test.confusionMatrix } : {}),
       },
     });
   } catch (error) {

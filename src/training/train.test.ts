@@ -55,6 +55,30 @@ describe('trainModel', () => {
     expect(doc.model.kind).toBe('gbdt');
   });
 
+  it("counts the test split's predictions by actual and predicted class", async () => {
+    const data = interactionTable(800, 5);
+    const result = await trainModel(data, {
+      target: 'y',
+      seed: 3,
+      models: ['gbdt', 'linear'],
+      testFraction: 0.25,
+    });
+    const test = result.test;
+    const confusion = test?.confusionMatrix;
+    expect(confusion?.classes).toEqual([0, 1]);
+    const counts = confusion?.counts ?? [];
+    expect(counts.flat().reduce((a, b) => a + b, 0)).toBe(test?.rows);
+    // Its diagonal is the test accuracy, and its rows the test split's own class counts.
+    expect(((counts[0]?.[0] ?? 0) + (counts[1]?.[1] ?? 0)) / (test?.rows ?? 1)).toBeCloseTo(
+      test?.metrics.accuracy ?? NaN,
+      12,
+    );
+    const y = data.columns[3]?.values ?? [];
+    const ones = (test?.indices ?? []).filter((i) => y[i] === 1).length;
+    expect((counts[1]?.[0] ?? 0) + (counts[1]?.[1] ?? 0)).toBe(ones);
+    expect(counts[0]?.[1] ?? 0).toBeLessThan((counts[0]?.[0] ?? 0) / 4);
+  });
+
   it('is deterministic for a seed: same artifact bytes and metrics', async () => {
     const data = interactionTable(600, 2);
     const a = await trainModel(data, { target: 'y', seed: 11 });

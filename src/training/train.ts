@@ -34,7 +34,12 @@ import {
   type Problem,
   type SelectionData,
 } from './evaluate.js';
-import { classificationMetrics, regressionMetrics } from './metrics.js';
+import {
+  classificationMetrics,
+  confusionMatrix,
+  predictedClasses,
+  regressionMetrics,
+} from './metrics.js';
 import { encodeNativeModel, NativePredictor, type NativeModelDocument } from './native-model.js';
 import { toNumber } from './preprocess.js';
 import {
@@ -193,6 +198,8 @@ export interface TestScore {
   readonly metrics: Record<string, number>;
   /** Row numbers of the test split in the table trained on (after null targets are dropped). */
   readonly indices: readonly number[];
+  /** Classifiers: `counts[actual][predicted]` over the test rows, classes in signature order. */
+  readonly confusionMatrix?: { readonly classes: Label[]; readonly counts: number[][] };
 }
 
 export interface TrainResult {
@@ -498,7 +505,23 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
       task === 'regression'
         ? regressionMetrics(actual, prediction.predict as number[])
         : classificationMetrics(actual, prediction.proba as Float64Array, nClasses);
-    test = { rows: testRows.length, metrics, indices: [...testRows] };
+    const confusion =
+      task === 'regression'
+        ? undefined
+        : {
+            classes: [...(signature.classes ?? [])],
+            counts: confusionMatrix(
+              actual,
+              predictedClasses(prediction.proba as Float64Array, nClasses),
+              nClasses,
+            ),
+          };
+    test = {
+      rows: testRows.length,
+      metrics,
+      indices: [...testRows],
+      ...(confusion ? { confusionMatrix: confusion } : {}),
+    };
     progress(
       `test (once, ${testRows.length} rows): ${Object.entries(metrics)
         .map(([key, v]) => `${key}=${v.toFixed(4)}`)
