@@ -146,7 +146,9 @@ export class ServedEndpoint implements ServedModel {
     return {
       prediction,
       modelVersion: this.version,
-      features: featureTable(graph, answer.run.rows, undefined),
+      // The endpoint logged what its models saw itself (per answering version); the request's
+      // own table stands here, so the hot path builds no second copy.
+      features: input,
       logged: true,
     };
   }
