@@ -44,7 +44,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +81,8 @@ import {
   type LatencyResult,
 } from './measure.js';
 import { CARD_FEATURES, CARD_WINDOWS, cardFeatures, cardKey, cardProject } from './data.js';
+import { reachableUrl } from '../src/testing/services.js';
+import { deleteRedisPrefix } from './redis.js';
 import { runBench, type Reporter } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -123,24 +124,6 @@ const NATS_URL = process.env.FERRY_BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 const mb = (bytes: number): string => `${count(bytes / MB)} MB`;
 const us = (value: number): string => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
-
-/** Whether a TCP connection to the URL's host and port succeeds within a second. */
-function reachable(url: string, defaultPort: number): Promise<boolean> {
-  const parsed = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect({
-      host: parsed.hostname || '127.0.0.1',
-      port: Number(parsed.port) || defaultPort,
-    });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 /* =============================================================================================
  * 1. Online lookups
@@ -327,25 +310,13 @@ async function lookupSqlite(
   }
 }
 
-/** Deletes every key under `prefix` (SCAN + UNLINK), returning how many there were. */
-async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let removed = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) removed += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return removed;
-}
-
 async function lookupRedis(
   report: Reporter,
   data: LookupData,
   at: number,
   random: () => number,
 ): Promise<{ one: LatencyResult; hundred: LatencyResult } | null> {
-  if (!(await reachable(REDIS_URL, 6379))) {
+  if (!(await reachableUrl(REDIS_URL, 6379))) {
     report.note(`Redis lookups skipped: Redis is not reachable at ${REDIS_URL}`);
     return null;
   }
@@ -686,8 +657,8 @@ async function publishAll(
  */
 async function ingestThroughNats(report: Reporter, seed: number): Promise<void> {
   const missing = [
-    ...((await reachable(NATS_URL, 4222)) ? [] : [`NATS is not reachable at ${NATS_URL}`]),
-    ...((await reachable(REDIS_URL, 6379)) ? [] : [`Redis is not reachable at ${REDIS_URL}`]),
+    ...((await reachableUrl(NATS_URL, 4222)) ? [] : [`NATS is not reachable at ${NATS_URL}`]),
+    ...((await reachableUrl(REDIS_URL, 6379)) ? [] : [`Redis is not reachable at ${REDIS_URL}`]),
   ];
   if (missing.length > 0) {
     report.note(`NATS → Redis ingestion skipped: ${missing.join('; ')}`);

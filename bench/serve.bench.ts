@@ -54,6 +54,8 @@ import { createRng } from '../src/training/random.js';
 import { trainModel, type TrainResult } from '../src/training/train.js';
 import { percentile, type LatencyResult } from './measure.js';
 import { cardFeatures, cardKey, cardProject, COUNTRIES, gbdtData, GBDT_INPUTS } from './data.js';
+import { reachableUrl } from '../src/testing/services.js';
+import { deleteRedisPrefix } from './redis.js';
 import { runBench, type Reporter } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -563,37 +565,12 @@ function fraudTraining(
   };
 }
 
-/** Whether a TCP connection to the URL's host and port succeeds within a second. */
-function reachable(url: string, defaultPort: number): Promise<boolean> {
-  const parsed = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect({
-      host: parsed.hostname || '127.0.0.1',
-      port: Number(parsed.port) || defaultPort,
-    });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-/** Deletes every key under `prefix` (SCAN + UNLINK), returning how many there were. */
-async function deleteRedisPrefix(prefix: string): Promise<number> {
+/** Deletes the benchmark's keys under `prefix` on the benchmark's Redis. */
+async function deleteRedisKeys(prefix: string): Promise<number> {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   try {
-    let cursor = '0';
-    let removed = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) removed += await redis.unlink(...keys);
-    } while (cursor !== '0');
-    return removed;
+    return await deleteRedisPrefix(redis, prefix);
   } finally {
     redis.disconnect();
   }
@@ -829,7 +806,7 @@ async function bench(report: Reporter): Promise<void> {
     const sqliteFraud = await prepareFraud('SQLite', { type: 'sqlite' }, events, null, report);
     dirs.push(sqliteFraud.project.dir);
     const fraudProjects = [sqliteFraud.project];
-    if (await reachable(REDIS_URL, 6379)) {
+    if (await reachableUrl(REDIS_URL, 6379)) {
       redisUsed = true;
       const redisFraud = await prepareFraud(
         'Redis',
@@ -973,7 +950,7 @@ async function bench(report: Reporter): Promise<void> {
     await Promise.allSettled(servers.map((s) => s.stop()));
     await ws?.close();
     if (redisUsed) {
-      const removed = await deleteRedisPrefix(redisPrefix);
+      const removed = await deleteRedisKeys(redisPrefix);
       report.note(`removed ${count(removed)} Redis keys under ${redisPrefix}`);
     }
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

@@ -51,7 +51,7 @@ export async function testService(name: ServiceName): Promise<Service> {
   const parsed = new URL(url);
   const host = parsed.hostname || '127.0.0.1';
   const port = Number(parsed.port) || DEFAULT_PORTS[name];
-  const available = await reachable(host, port);
+  const available = await reachableUrl(url, DEFAULT_PORTS[name]);
   if (!available) {
     const message =
       `${name} is not reachable at ${host}:${port}; its tests are skipped. ` +
@@ -62,6 +62,16 @@ export async function testService(name: ServiceName): Promise<Service> {
     console.warn(`[ferry tests] ${message}`);
   }
   return { name, url, available };
+}
+
+/**
+ * Whether a TCP connection to the URL's host and port (`defaultPort` when it names none) succeeds
+ * within a second; benchmarks use it too, to skip an engine that is down.
+ * @example await reachableUrl('redis://127.0.0.1:6379', 6379)
+ */
+export function reachableUrl(url: string, defaultPort: number): Promise<boolean> {
+  const parsed = new URL(url);
+  return reachable(parsed.hostname || '127.0.0.1', Number(parsed.port) || defaultPort);
 }
 
 function reachable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
