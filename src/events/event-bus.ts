@@ -14,7 +14,10 @@
  *   for a batch to fill once its first message is there): the batch is acknowledged when the
  *   handler resolves, and if it throws every message of it is delivered again (and dead-lettered
  *   after `maxDeliver` deliveries, each with the error). A handler that finds one poison message
- *   publishes it to a dead-letter subject itself and resolves, so the rest are acknowledged.
+ *   publishes it to a dead-letter subject itself and resolves, so the rest are acknowledged; one
+ *   that could handle only part of the batch resolves with a {@link BatchOutcome} naming the
+ *   messages to deliver again, each with its own error: only those come again (and are
+ *   dead-lettered with that error after `maxDeliver` deliveries), the rest are acknowledged.
  */
 import type { JsonValue } from '../core/json.js';
 
@@ -38,12 +41,23 @@ export interface BatchSubscribeOptions extends SubscribeOptions {
   readonly maxWaitMs?: number;
 }
 
+/**
+ * What a batch handler may resolve with when it handled only part of its batch: the messages (of
+ * that batch, as handed over) to deliver again, each with why it failed. Every other message of
+ * the batch is acknowledged. Naming a message that is not of the batch fails the whole batch.
+ */
+export interface BatchOutcome {
+  readonly retry: readonly { readonly message: EventMessage; readonly error: unknown }[];
+}
+
 export interface Subscription {
   unsubscribe(): Promise<void>;
 }
 
 export interface EventBus {
   readonly backend: string;
+  /** Deliveries of a failing message before it is dead-lettered, when a subscription does not say. */
+  readonly defaultMaxDeliver: number;
   publish(subject: string, data: JsonValue): Promise<void>;
   subscribe(
     subject: string,
@@ -53,7 +67,7 @@ export interface EventBus {
   /** Like `subscribe`, handing over messages in batches; see the contract above. */
   subscribeBatch(
     subject: string,
-    handler: (messages: readonly EventMessage[]) => Promise<void>,
+    handler: (messages: readonly EventMessage[]) => Promise<void | BatchOutcome>,
     options?: BatchSubscribeOptions,
   ): Promise<Subscription>;
   /** Resolves once every message published so far has been handled (or dead-lettered). */

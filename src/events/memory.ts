@@ -11,6 +11,7 @@
 import type { JsonValue } from '../core/json.js';
 import { FerryError } from '../errors/index.js';
 import type {
+  BatchOutcome,
   BatchSubscribeOptions,
   EventBus,
   EventMessage,
@@ -28,6 +29,7 @@ import {
   matches,
   parsePattern,
   positiveInteger,
+  retriesOf,
   type CheckedSubscribeOptions,
   type Delivery,
 } from './wire.js';
@@ -128,7 +130,7 @@ export class MemoryEventBus implements EventBus {
 
   async subscribeBatch(
     subject: string,
-    handler: (messages: readonly EventMessage[]) => Promise<void>,
+    handler: (messages: readonly EventMessage[]) => Promise<void | BatchOutcome>,
     options: BatchSubscribeOptions = {},
   ): Promise<Subscription> {
     this.assertOpen();
@@ -386,20 +388,22 @@ class MemorySubscription {
           deliveries: entry.deliveries,
         };
       });
-      let failed = false;
-      let error: unknown;
+      // Each message's error, for those to deliver again: all of them when the handler throws.
+      let failed: Map<number, unknown>;
       try {
-        await this.delivery.handle(messages);
-      } catch (e) {
-        failed = true;
-        error = e;
+        failed = retriesOf(messages, await this.delivery.handle(messages));
+      } catch (error) {
+        failed = new Map(batch.map((_, i) => [i, error]));
       }
-      if (!failed) {
+      if (failed.size === 0) {
         this.settle(batch.length, []);
       } else {
-        const again = batch.filter((entry) => entry.deliveries < this.maxDeliver);
-        for (const entry of batch)
-          if (entry.deliveries >= this.maxDeliver) this.bus.deadLetter(this, entry, error);
+        const again: Entry[] = [];
+        batch.forEach((entry, i) => {
+          if (!failed.has(i)) return;
+          if (entry.deliveries < this.maxDeliver) again.push(entry);
+          else this.bus.deadLetter(this, entry, failed.get(i));
+        });
         this.settle(batch.length, again);
         if (again.length > 0) {
           // Redeliver after a turn of the event loop, so a failing handler does not spin.

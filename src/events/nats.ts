@@ -21,7 +21,8 @@
  *   subscription without a group has a consumer of its own, deleted when it unsubscribes (or by
  *   the server after an hour idle, when its process died).
  * - A handler that throws gets the message again (`nak`); after `maxDeliver` deliveries it is
- *   published to the dead-letter subject with the error and terminated. The consumer allows one
+ *   published to the dead-letter subject with the error and terminated. A batch handler that names
+ *   some messages to deliver again gets those back the same way; the others are acknowledged. The consumer allows one
  *   delivery more than `maxDeliver`: that last one only comes when the previous went unanswered
  *   (the process died), and it is dead-lettered at once rather than dropped by the server.
  * - Messages waiting in a subscriber's buffer or in its handler are kept from `ack_wait` by
@@ -56,6 +57,7 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import type { JsonValue } from '../core/json.js';
 import { FerryError, toFerryError } from '../errors/index.js';
 import type {
+  BatchOutcome,
   BatchSubscribeOptions,
   EventBus,
   EventMessage,
@@ -73,6 +75,7 @@ import {
   matches,
   parsePattern,
   positiveInteger,
+  retriesOf,
   type CheckedSubscribeOptions,
   type Delivery,
 } from './wire.js';
@@ -253,7 +256,7 @@ export class NatsEventBus implements EventBus {
 
   async subscribeBatch(
     subject: string,
-    handler: (messages: readonly EventMessage[]) => Promise<void>,
+    handler: (messages: readonly EventMessage[]) => Promise<void | BatchOutcome>,
     options: BatchSubscribeOptions = {},
   ): Promise<Subscription> {
     this.assertOpen();
@@ -666,21 +669,26 @@ class NatsSubscription {
       handed.push(msg);
     }
     if (messages.length === 0) return;
+    // Each message's error, for those to deliver again: all of them when the handler throws.
+    let failed: Map<number, unknown>;
     try {
-      await this.delivery.handle(messages);
+      failed = retriesOf(messages, await this.delivery.handle(messages));
     } catch (error) {
-      await Promise.all(
-        handed.map((msg, i) => {
-          const message = messages[i] as EventMessage;
-          if (message.deliveries >= maxDeliver)
-            return this.deadLetter(msg, message.subject, msg.string(), error);
-          msg.nak();
-          return undefined;
-        }),
-      );
-      return;
+      failed = new Map(handed.map((_, i) => [i, error]));
     }
-    for (const msg of handed) msg.ack();
+    await Promise.all(
+      handed.map((msg, i) => {
+        if (!failed.has(i)) {
+          msg.ack();
+          return undefined;
+        }
+        const message = messages[i] as EventMessage;
+        if (message.deliveries >= maxDeliver)
+          return this.deadLetter(msg, message.subject, msg.string(), failed.get(i));
+        msg.nak();
+        return undefined;
+      }),
+    );
   }
 
   /** Publishes a message to its dead-letter subject, then terminates it; never drops it silently. */

@@ -5,7 +5,12 @@
  */
 import type { JsonValue } from '../core/json.js';
 import { FerryError } from '../errors/index.js';
-import type { BatchSubscribeOptions, EventMessage, SubscribeOptions } from './event-bus.js';
+import type {
+  BatchOutcome,
+  BatchSubscribeOptions,
+  EventMessage,
+  SubscribeOptions,
+} from './event-bus.js';
 
 /** Where a subscription's failed messages go unless it names a subject: `ferry.dead.<subject>`. */
 export const DEAD_LETTER_PREFIX = 'ferry.dead.';
@@ -31,7 +36,32 @@ export interface Delivery {
   readonly limit: number;
   /** Longest wait for a batch to fill once its first message is there, in ms. */
   readonly maxWaitMs: number;
-  readonly handle: (messages: EventMessage[]) => Promise<void>;
+  readonly handle: (messages: EventMessage[]) => Promise<void | BatchOutcome>;
+}
+
+/**
+ * The errors of the messages a handler asks to deliver again, by their index in `messages`
+ * (empty when it asks for none). Throws when it names a message not of the batch: the caller
+ * then treats the whole batch as failed, rather than acknowledging a message by mistake.
+ */
+export function retriesOf(
+  messages: readonly EventMessage[],
+  outcome: void | BatchOutcome,
+): Map<number, unknown> {
+  const retries = new Map<number, unknown>();
+  if (!outcome || outcome.retry.length === 0) return retries;
+  const indexOf = new Map(messages.map((m, i) => [m, i]));
+  for (const { message, error } of outcome.retry) {
+    const index = indexOf.get(message);
+    if (index === undefined) {
+      throw new FerryError(
+        'FERRY_ARGUMENT_INVALID',
+        `a batch handler asked to deliver again a message that is not of its batch (subject '${message.subject}'): return the message objects it was handed`,
+      );
+    }
+    retries.set(index, error);
+  }
+  return retries;
 }
 
 /** Encodes a message as JSON, refusing what JSON cannot carry (BigInt, undefined, cycles). */

@@ -3,9 +3,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { JsonObject, JsonValue } from '../core/json.js';
-import { tableFromRows, tableToRows, type Row } from '../core/table.js';
+import { getColumn, tableFromRows, tableToRows, type Row } from '../core/table.js';
 import { readQuarantine } from '../data/validate/quarantine.js';
-import type { EventMessage } from '../events/event-bus.js';
+import type { EventBus, EventMessage } from '../events/event-bus.js';
 import { createMemoryEventBus, type MemoryEventBus } from '../events/memory.js';
 import { openNatsEventBus, type NatsEventBus } from '../events/nats.js';
 import {
@@ -25,6 +25,7 @@ import {
   ingestSubject,
   startIngestionConsumers,
   type IngestionConsumers,
+  type IngestOutcome,
 } from './stream.js';
 
 const MIN = 60_000;
@@ -315,6 +316,11 @@ interface Hold {
   onGate: (() => void) | undefined;
   /** When set, the next append closes the store first (so it fails) and reopens it for later calls. */
   closeUnderNextAppend: boolean;
+  /**
+   * When set, every append holding an event of this card fails, as a store that cannot write one
+   * event's content (a writer refusing a value) fails the whole write it is part of.
+   */
+  cannotWriteCard: string | undefined;
 }
 
 /**
@@ -330,6 +336,7 @@ function heldOffline(
     gate: undefined,
     onGate: undefined,
     closeUnderNextAppend: false,
+    cannotWriteCard: undefined,
   };
   let current = first;
   const append: OfflineStore['append'] = async (table, data, options) => {
@@ -340,6 +347,10 @@ function heldOffline(
         hold.gate = undefined;
         hold.onGate?.();
         await gate;
+      }
+      const card = hold.cannotWriteCard;
+      if (card !== undefined && getColumn(data, 'card_id')?.values.includes(card)) {
+        throw new Error(`cannot encode the row of card '${card}' in a Parquet column chunk`);
       }
       if (hold.closeUnderNextAppend) {
         hold.closeUnderNextAppend = false;
@@ -373,21 +384,66 @@ async function openHeld(): Promise<FeatureHarness & { held: OfflineStore; hold: 
 
 async function consume(
   store: FeatureStore,
-  events: MemoryEventBus,
+  events: EventBus,
   options: { maxDeliver?: number } = {},
-): Promise<{ consumers: IngestionConsumers; dead: JsonValue[] }> {
+): Promise<{
+  consumers: IngestionConsumers;
+  dead: JsonValue[];
+  outcomes: Partial<Record<IngestOutcome, number>>;
+}> {
   const dead: JsonValue[] = [];
-  await events.subscribe('ferry.dead.ingest.*', async (m: EventMessage) => {
+  await events.subscribe(ingestDeadLetterSubject('*'), async (m: EventMessage) => {
     dead.push(m.data);
   });
+  const outcomes: Partial<Record<IngestOutcome, number>> = {};
   const consumers = await startIngestionConsumers({
     features: store,
     events,
     featureSets: ['tx', 'strict'],
     batch: { maxMessages: 50, maxWaitMs: 5, ...options },
+    onOutcome: (_set, outcome, n) => (outcomes[outcome] = (outcomes[outcome] ?? 0) + n),
   });
   toClose.push({ close: () => consumers.stop() });
-  return { consumers, dead };
+  return { consumers, dead, outcomes };
+}
+
+/**
+ * One message whose events a store fails to write, among good ones in the same batch: the good
+ * ones are stored exactly once and acknowledged at their first delivery (a redelivered one would
+ * count as duplicates), and only the bad one is dead-lettered, whole, after its 3 deliveries, with
+ * its own code and reason.
+ */
+async function unwritableInBatchCase(events: EventBus): Promise<void> {
+  const { store, held, hold } = await openHeld();
+  const { dead, outcomes } = await consume(store, events, { maxDeliver: 3 });
+  hold.cannotWriteCard = 'c9';
+  const bad = [
+    { card_id: 'c2', ts: T0, amount: 2, country: 'FR' },
+    { card_id: 'c9', ts: T0, amount: 9, country: 'FR' },
+  ];
+  const messages: JsonValue[] = [
+    { card_id: 'c1', ts: T0, amount: 1, country: 'FR' },
+    bad,
+    { card_id: 'c3', ts: T0, amount: 3, country: 'FR' },
+    [
+      { card_id: 'c4', ts: T0, amount: 4, country: 'FR' },
+      { card_id: 'c5', ts: T0, amount: 5, country: 'FR' },
+    ],
+  ];
+  await Promise.all(messages.map((m) => events.publish(ingestSubject('tx'), m)));
+  await events.drain();
+
+  const stored = tableToRows(await held.read('features/tx', { columns: ['card_id', 'amount'] }));
+  expect(stored.map((r) => r.card_id).sort()).toEqual(['c1', 'c3', 'c4', 'c5']);
+  expect(outcomes).toEqual({ written: 4, failed: 2 });
+  expect(dead).toEqual([
+    {
+      subject: ingestSubject('tx'),
+      data: bad,
+      error: expect.stringMatching(/^FERRY_INTERNAL: cannot encode the row of card 'c9'/),
+      deliveries: 3,
+    },
+  ]);
 }
 
 describe('startIngestionConsumers', () => {
@@ -504,6 +560,42 @@ describe('startIngestionConsumers', () => {
     expect((await online.readLatest('tx', ['c2']))[0]?.values.amount).toBe(3);
   });
 
+  it('stores the good messages of a batch once and dead-letters only the one a store cannot write', async () => {
+    await unwritableInBatchCase(bus());
+  });
+
+  it('takes a store down for the whole batch as shared: nothing dead-lettered before the last delivery, and a few writes per delivery', async () => {
+    const { store, held, hold } = await openHeld();
+    const events = bus();
+    const { dead, outcomes } = await consume(store, events, { maxDeliver: 3 });
+    // Every message holds an event of c1, so every write fails: the store is down for all.
+    hold.cannotWriteCard = 'c1';
+    const sent = Array.from({ length: 6 }, (_, i) => [
+      { card_id: 'c1', ts: T0 + i * MIN, amount: i, country: 'FR' },
+      { card_id: `c${i + 2}`, ts: T0, amount: i, country: 'FR' },
+    ]);
+    await Promise.all(sent.map((m) => events.publish(ingestSubject('tx'), m)));
+    await events.drain();
+
+    expect(await held.hasTable('features/tx')).toBe(false);
+    expect(outcomes).toEqual({ failed: 12 });
+    expect(dead).toHaveLength(6);
+    expect(dead).toEqual(
+      expect.arrayContaining(
+        sent.map((data) => ({
+          subject: ingestSubject('tx'),
+          data,
+          error: expect.stringContaining("cannot encode the row of card 'c1'"),
+          deliveries: 3,
+        })),
+      ),
+    );
+    // Deliveries 1 and 2: the batch's write, then 3 messages alone before the rest come again
+    // untried (4 each, not 1 + 6). Delivery 3, the last: the batch's write, then each message
+    // alone, so that none is dead-lettered for another's failure (7).
+    expect(hold.appends).toBe(4 + 4 + 7);
+  });
+
   it('dead-letters every message with the reason when the feature set cannot read streamed events', async () => {
     const { store } = await open();
     const events = bus();
@@ -545,6 +637,12 @@ describe.skipIf(!nats.available)('startIngestionConsumers on NATS JetStream', ()
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(stream).catch(() => undefined);
     await nc.close();
+  });
+
+  it('stores the good messages of a batch once and dead-letters only the one a store cannot write', async () => {
+    const events = await openNats();
+    toClose.push(events);
+    await unwritableInBatchCase(events);
   });
 
   it('stores events from a durable group, resumes after a restart and dead-letters malformed messages', async () => {

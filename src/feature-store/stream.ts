@@ -4,24 +4,34 @@
  * stores what it reads through {@link FeatureStore.ingestEvents}, the path batch ingestion shares.
  *
  * - A message's data is one event (a JSON object) or an array of events. A batch of messages is
- *   ingested with one `ingestEvents` call and acknowledged only once it resolves, i.e. once both
- *   the online and the offline store hold its events.
+ *   ingested with one `ingestEvents` call; a message is acknowledged only once both the online and
+ *   the offline store hold its events.
  * - A message that is not an object or an array of objects, and every event ingestion rejects
  *   (also quarantined, with its rule and reason), is published to `ferry.dead.ingest.<set>` as
  *   `{ subject, data, error, deliveries, rule? }`; the rest of the batch is acknowledged.
- * - Under a rule set with policy `fail`, a failing batch is retried message by message, so only
- *   the messages holding failing events are dead-lettered (whole, with the report's reason).
+ * - When a batch fails (a rule set with policy `fail` refuses it, or a store fails writing it), its
+ *   messages are ingested one by one, so that only the failing ones fail: one message whose events
+ *   the rule set refuses is dead-lettered (whole, with the report's reason), one whose events a
+ *   store fails to write is delivered again, and the others are acknowledged once stored.
  * - A configuration error (an event column declared nowhere, a step that cannot stream) dead-letters
  *   every message with the reason: redelivering cannot fix it, and the messages stay replayable.
- * - Any other failure (a store down or closed) throws, so the bus delivers the batch again; events
- *   stored by an earlier delivery are then skipped as duplicates. After `maxDeliver` deliveries the
- *   bus dead-letters each message to the same subject with the error.
+ * - A message failing server-side (a store down or closed) is delivered again; events stored by
+ *   an earlier delivery are then skipped as duplicates. At its last (`maxDeliver`th) delivery it
+ *   is dead-lettered to the same subject with its own code and message. When several messages in
+ *   a row fail alone, the cause is taken to be shared (the store is down) and the rest come again
+ *   untried, so an outage costs a batch a few calls, not one per message.
  */
 import type { JsonObject, JsonValue } from '../core/json.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { FerryError } from '../errors/index.js';
-import type { EventBus, EventMessage, Subscription } from '../events/event-bus.js';
+import { FerryError, toFerryError } from '../errors/index.js';
+import type { BatchOutcome, EventBus, EventMessage, Subscription } from '../events/event-bus.js';
 import type { FeatureStore, IngestResult } from './feature-store.js';
+
+/**
+ * Failures in a row, of messages tried alone, after which the cause is taken to be shared (a store
+ * down, not the messages' content) and the rest of the batch comes again untried.
+ */
+const TRANSIENT_AFTER = 3;
 
 /** The subject a feature set's events are published to. */
 export function ingestSubject(featureSet: string): string {
@@ -42,7 +52,9 @@ export type IngestOutcome =
   /** In a batch refused whole (policy `fail`, or a configuration error). */
   | 'refused'
   /** A message that is not an event or an array of events (counted once per message). */
-  | 'malformed';
+  | 'malformed'
+  /** In a message dead-lettered because it failed server-side (a store down) at its last delivery. */
+  | 'failed';
 
 /**
  * The outcomes of one ingestion, as counts (zero counts left out).
@@ -141,9 +153,10 @@ function batchHandler(
   featureSet: string,
   options: IngestionConsumerOptions,
   logger: Logger,
-): (messages: readonly EventMessage[]) => Promise<void> {
+): (messages: readonly EventMessage[]) => Promise<BatchOutcome> {
   const { features, events: bus } = options;
   const deadSubject = ingestDeadLetterSubject(featureSet);
+  const maxDeliver = options.batch?.maxDeliver ?? bus.defaultMaxDeliver;
   const count = (outcome: IngestOutcome, n: number): void => {
     if (n > 0) options.onOutcome?.(featureSet, outcome, n);
   };
@@ -165,8 +178,9 @@ function batchHandler(
       }
     }
 
-    // Events are ingested before anything is dead-lettered: if the stores fail, the batch comes
-    // again, and its dead letters are published once, by the delivery that stores it.
+    // A message's rejected events are dead-lettered only once its events are stored: if the
+    // stores fail, it comes again, and its dead letters are published once, by the delivery
+    // that stores it.
     const ingest = async (part: readonly Received[]): Promise<void> => {
       const flat = part.flatMap((r) => r.events);
       const owner = part.flatMap((r) => r.events.map(() => r.message));
@@ -188,31 +202,64 @@ function batchHandler(
       }
     };
 
-    if (received.length > 0) {
+    const retry: { message: EventMessage; error: unknown }[] = [];
+    // Each message on its own, so that one message's failure costs no other message its events:
+    // refused ones are dead-lettered, those failing server-side come again (dead-lettered by us,
+    // with their code, at their last delivery). After TRANSIENT_AFTER failures in a row the cause
+    // is taken to be shared (a store down): the rest come again untried, except those at their
+    // last delivery, which always get their own try.
+    const oneByOne = async (part: readonly Received[]): Promise<void> => {
+      let streak = 0;
+      let shared: unknown;
+      for (const r of part) {
+        const last = r.message.deliveries >= maxDeliver;
+        if (streak >= TRANSIENT_AFTER && !last) {
+          retry.push({ message: r.message, error: shared });
+          continue;
+        }
+        try {
+          await ingest([r]);
+          streak = 0;
+        } catch (error) {
+          if (isRefusal(error)) {
+            refuse([r], error);
+            streak = 0;
+            continue;
+          }
+          if (last) {
+            const failure = toFerryError(error);
+            dead.push(letter(r.message, r.message.data, `${failure.code}: ${failure.message}`));
+            count('failed', r.events.length);
+          } else {
+            retry.push({ message: r.message, error });
+          }
+          streak++;
+          shared = error;
+        }
+      }
+    };
+
+    if (received.length === 1) {
+      await oneByOne(received);
+    } else if (received.length > 1) {
       try {
         await ingest(received);
       } catch (error) {
-        if (!isRefusal(error)) {
-          logger.error(
-            { err: error, featureSet, messages: messages.length },
-            'ingestion of a stream batch failed; it will be delivered again',
-          );
-          throw error;
-        }
-        if (error.code === 'FERRY_VALIDATION_FAILED' && received.length > 1) {
-          // One message's events must not sink the others': retry message by message.
-          for (const r of received) {
-            try {
-              await ingest([r]);
-            } catch (inner) {
-              if (!isRefusal(inner)) throw inner;
-              refuse([r], inner);
-            }
-          }
-        } else {
+        if (isRefusal(error) && error.code !== 'FERRY_VALIDATION_FAILED') {
+          // A configuration error: every message would be refused alike.
           refuse(received, error);
+        } else {
+          // One message's events (failing the rule set, or failing a store) must not sink the
+          // others': find the failing ones. The batch's own error is one of theirs, seen alone.
+          await oneByOne(received);
         }
       }
+    }
+    if (retry.length > 0) {
+      logger.error(
+        { err: retry[0]?.error, featureSet, messages: messages.length, again: retry.length },
+        'ingestion of stream messages failed; they will be delivered again',
+      );
     }
 
     if (dead.length > 0) {
@@ -222,6 +269,7 @@ function batchHandler(
         'stream messages or events were dead-lettered',
       );
     }
+    return { retry };
   };
 
   function letter(message: EventMessage, data: JsonValue, error: string): IngestDeadLetter {

@@ -67,7 +67,7 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
   });
   const ingestedEvents = new Counter({
     name: 'ferry_ingested_events_total',
-    help: 'Streamed events ingested (HTTP and event bus), by feature set and outcome: written, duplicate, filtered, quarantined, refused, malformed (messages).',
+    help: 'Streamed events ingested (HTTP and event bus), by feature set and outcome: written, duplicate, filtered, quarantined, refused, malformed (messages), failed (dead-lettered after the last delivery failed).',
     labelNames: ['feature_set', 'outcome'] as const,
     registers: [registry],
   });

@@ -369,6 +369,71 @@ export function describeEventBusConformance(
         );
       });
 
+      it('delivers again only the messages a batch handler names, dead-lettering each with its own error', async () => {
+        const bus = await connect();
+        const p = uniqueName('t');
+        const seen: [number, number][] = [];
+        const acknowledged: number[] = [];
+        await bus.subscribeBatch(
+          `${p}.part`,
+          async (messages) => {
+            for (const m of messages) seen.push([m.data as number, m.deliveries]);
+            // 1 never goes through; 3 goes through on its second delivery; the rest at once.
+            const retry = messages
+              .filter((m) => m.data === 1 || (m.data === 3 && m.deliveries === 1))
+              .map((m) => ({ message: m, error: new Error(`cannot take ${String(m.data)}`) }));
+            for (const m of messages)
+              if (!retry.some((r) => r.message === m)) acknowledged.push(m.data as number);
+            return { retry };
+          },
+          { maxMessages: 5, maxWaitMs: 50, maxDeliver: 3, deadLetterSubject: `${p}.quarantine` },
+        );
+        const dead = collector();
+        await bus.subscribe(`${p}.quarantine`, dead.handler);
+        await Promise.all(range(5).map((i) => bus.publish(`${p}.part`, i)));
+        await bus.drain();
+        expect(acknowledged.sort((a, b) => a - b)).toEqual([0, 2, 3, 4]);
+        // Acknowledged messages never came again.
+        for (const i of [0, 2, 4]) expect(seen.filter(([v]) => v === i)).toEqual([[i, 1]]);
+        expect(seen.filter(([v]) => v === 3)).toEqual([
+          [3, 1],
+          [3, 2],
+        ]);
+        expect(seen.filter(([v]) => v === 1)).toEqual([
+          [1, 1],
+          [1, 2],
+          [1, 3],
+        ]);
+        expect(dead.messages.map((m) => m.data)).toEqual([
+          { subject: `${p}.part`, data: 1, deliveries: 3, error: 'cannot take 1' },
+        ]);
+      });
+
+      it('delivers a whole batch again when its handler names a message not of the batch', async () => {
+        const bus = await connect();
+        const p = uniqueName('t');
+        const seen: [number, number][] = [];
+        await bus.subscribeBatch(
+          `${p}.foreign`,
+          async (messages) => {
+            for (const m of messages) seen.push([m.data as number, m.deliveries]);
+            if (messages.some((m) => m.deliveries > 1)) return;
+            // A copy is not the message handed over: acknowledging the rest could lose it.
+            const first = messages[0] as EventMessage;
+            return { retry: [{ message: { ...first }, error: new Error('again') }] };
+          },
+          { maxMessages: 2, maxWaitMs: 50, maxDeliver: 3 },
+        );
+        await Promise.all(range(2).map((i) => bus.publish(`${p}.foreign`, i)));
+        await bus.drain();
+        expect(seen.sort(([a, x], [b, y]) => a - b || x - y)).toEqual([
+          [0, 1],
+          [0, 2],
+          [1, 1],
+          [1, 2],
+        ]);
+      });
+
       it('splits a group of batch subscribers: each message goes to exactly one member', async () => {
         const bus = await connect();
         const p = uniqueName('t');

@@ -1,4 +1,5 @@
 /** The stream input of endpoints: answers, dead letters and redeliveries, in memory and on NATS. */
+import fs from 'node:fs';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -94,6 +95,42 @@ function projectInput(eventBus?: ProjectInput['event_bus']): ProjectInput {
   };
 }
 
+/**
+ * `scorer` with a custom step before its model, calling a risk service (here, a function) that
+ * cannot score an amount of 666: a server-side failure of one record's content, not the
+ * client's error (FERRY_STEP_FAILED, 502), as a real dependency failing on one value gives.
+ */
+function riskyInput(eventBus?: ProjectInput['event_bus']): ProjectInput {
+  const input = projectInput(eventBus);
+  const endpoint = input.endpoints?.[0];
+  if (!endpoint) throw new Error('no endpoint');
+  const [enrich, ...rest] = endpoint.steps;
+  if (!enrich) throw new Error('no steps');
+  return {
+    ...input,
+    endpoints: [
+      {
+        ...endpoint,
+        steps: [
+          enrich,
+          { kind: 'custom', module: 'steps/risk.mjs', outputs: { risk: 'float' } },
+          ...rest,
+        ],
+      },
+    ],
+  };
+}
+
+const RISK_MODULE = [
+  'export default function (records) {',
+  '  for (const r of records) {',
+  '    if (r.amount === 666) throw new Error(`risk service cannot score amount ${r.amount}`);',
+  '    r.risk = r.amount / 1000;',
+  '  }',
+  '}',
+  '',
+].join('\n');
+
 /** Record i: cards c1..c4 in turn, amounts spread over 0..99 (x on both sides of 0.5). */
 function record(i: number): JsonObject {
   return { card_id: `c${(i % 4) + 1}`, amount: (i * 37) % 100 };
@@ -120,6 +157,68 @@ async function setup(input: ProjectInput = projectInput()): Promise<Workspace> {
   });
   await ws.features.ingestEvents('cards', CARDS);
   return ws;
+}
+
+/** A workspace whose `scorer` has the risk step of {@link riskyInput}, its module written. */
+async function setupRisky(eventBus?: ProjectInput['event_bus']): Promise<Workspace> {
+  const ws = await setup(riskyInput(eventBus));
+  fs.mkdirSync(path.join(ws.project.dir, 'steps'), { recursive: true });
+  fs.writeFileSync(path.join(ws.project.dir, 'steps', 'risk.mjs'), RISK_MODULE);
+  return ws;
+}
+
+/**
+ * One message whose records fail a step server-side, among good ones in the same batch: each good
+ * message is answered exactly once (so acknowledged at its first delivery: a redelivered one would
+ * be answered again), and only the bad one is dead-lettered, after max_deliver (3) deliveries,
+ * with its own code and reason.
+ */
+async function poisonInBatchCase(
+  ws: Workspace,
+  batch: EndpointConsumerOptions['batch'],
+): Promise<{
+  runs: number;
+}> {
+  const seen = watch();
+  const endpoint = await serve(ws, { observer: seen });
+  const replies = await listen(ws.events, REPLY);
+  const dead = await listen(ws.events, DEAD);
+  const counts = await consume(endpoint, ws.events, batch);
+  const bad = { id: 'bad', records: [record(3), { card_id: 'c2', amount: 666 }] };
+  const good: { id: string; records: JsonObject[] }[] = [
+    { id: 'good-1', records: [record(1), record(2)] },
+    { id: 'good-2', records: [record(4)] },
+    { id: 'good-3', records: [record(5), record(6), record(7)] },
+  ];
+  await Promise.all(
+    [good[0], bad, good[1], good[2]].map((m) => ws.events.publish(SUBJECT, m as JsonValue)),
+  );
+  await ws.events.drain();
+  // Taken before `direct` runs the graph for the expected answers.
+  const runs = seen.runs;
+
+  expect(replies.map((r) => r.id).sort()).toEqual(['good-1', 'good-2', 'good-3']);
+  for (const g of good) {
+    expect(replies.find((r) => r.id === g.id)).toEqual({
+      id: g.id,
+      endpoint: 'scorer',
+      version: '1',
+      results: await direct(endpoint, g.records),
+    });
+  }
+  expect(dead).toEqual([
+    {
+      subject: SUBJECT,
+      data: bad,
+      error: {
+        code: 'FERRY_STEP_FAILED',
+        message: expect.stringContaining('risk service cannot score amount 666'),
+      },
+      deliveries: 3,
+    },
+  ]);
+  expect(counts).toEqual({ answered: 6, dead: 2 });
+  return { runs };
 }
 
 /** The `scorer` endpoint of the workspace, on its stores unless told otherwise. */
@@ -382,11 +481,51 @@ describe('startEndpointConsumers', () => {
       {
         subject: SUBJECT,
         data: { id: 'doomed', records: [record(1), record(2)] },
-        error: expect.stringContaining('closed'),
+        error: { code: 'FERRY_STEP_FAILED', message: expect.stringContaining('closed') },
         deliveries: 3,
       },
     ]);
     expect(counts).toEqual({ answered: 0, dead: 2 });
+  });
+
+  it('answers the good messages of a batch once and dead-letters only the one a step fails on', async () => {
+    const { runs } = await poisonInBatchCase(await setupRisky(), { maxMessages: 4, maxWaitMs: 20 });
+    // The batch's run fails at the risk step; then each good message runs its model once, alone.
+    expect(runs).toBe(3);
+  });
+
+  it('takes a store down for the whole batch as shared: nothing dead-lettered before max_deliver, and a few calls per delivery', async () => {
+    const ws = await setup();
+    const h = await openFeatureFixture({ dir: tmp.fresh(), spec: ws.project.spec });
+    toClose.push(h.offline);
+    await h.online.close();
+    const seen = watch();
+    const endpoint = await serve(ws, { features: h.store, observer: seen });
+    const replies = await listen(ws.events, REPLY);
+    const dead = await listen(ws.events, DEAD);
+    const n = 8;
+    const counts = await consume(endpoint, ws.events, { maxMessages: n, maxWaitMs: 20 });
+    const sent = Array.from({ length: n }, (_, i) => ({ id: `m${i}`, records: [record(i)] }));
+    await Promise.all(sent.map((m) => ws.events.publish(SUBJECT, m)));
+    await ws.events.drain();
+
+    expect(replies).toEqual([]);
+    expect(dead).toHaveLength(n);
+    expect(dead).toEqual(
+      expect.arrayContaining(
+        sent.map((m) => ({
+          subject: SUBJECT,
+          data: m,
+          error: { code: 'FERRY_STEP_FAILED', message: expect.stringContaining('closed') },
+          deliveries: 3,
+        })),
+      ),
+    );
+    expect(counts).toEqual({ answered: 0, dead: n });
+    // Deliveries 1 and 2: the batch's run, then 3 messages alone before the rest come again
+    // untried (4 each, not 1 + 8). Delivery 3, the last: the batch's run, then each message alone,
+    // so that none is dead-lettered for another's failure (9).
+    expect(seen.errors).toHaveLength(4 + 4 + 9);
   });
 
   it('runs a graph with an output step message by message, so each output carries its request id', async () => {
@@ -535,5 +674,9 @@ describe.skipIf(!nats.available)('startEndpointConsumers on NATS JetStream', () 
 
   it('delivers a batch again when the store fails under it, and answers it once the store is back', async () => {
     await storeRestartCase(await setup(projectInput(natsBus())));
+  });
+
+  it('answers the good messages of a batch once and dead-letters only the one a step fails on', async () => {
+    await poisonInBatchCase(await setupRisky(natsBus()), { maxMessages: 4, maxWaitMs: 20 });
   });
 });

@@ -6,27 +6,30 @@
  * - A message's data is one record (a JSON object), an array of records, or
  *   `{ "records": [...], "id"?: "..." }`. The request id is that `id`, else a new UUID.
  * - The valid messages of a batch run through one `predictRecords` call (their records
- *   concatenated) and the results are split back per message. If that call fails with a client
- *   error (a value of the wrong type, a missing entity key), the messages are retried one by one,
- *   so only the poison ones are dead-lettered. A graph with an `output` step always runs message
- *   by message, so each published record carries its own message's request id.
+ *   concatenated) and the results are split back per message. If that call fails, for whatever
+ *   reason, the messages run one by one, so that only the failing ones fail: one message whose
+ *   records a step cannot handle costs no other message its answer. A graph with an `output` step
+ *   always runs message by message, so each published record carries its own message's request id.
  * - With `reply_subject`, one reply per message, `{ id, endpoint, version, results }`, is
- *   published; the batch is acknowledged only once every reply (and dead letter) is stored.
+ *   published; a message is acknowledged only once its reply (and any dead letter) is stored.
  * - A poison message (malformed data, or a client error of its own records) is published to
  *   `ferry.dead.endpoint.<name>` as `{ subject, data, error: { code, message }, deliveries }` and
  *   then acknowledged: delivering it again could not change the answer.
- * - Any other failure (a store down or closed, a step timing out) throws, so the bus delivers the
- *   batch again; after `max_deliver` deliveries the bus dead-letters each message to the same
- *   subject with the error (the bus's own letter, whose `error` is a string). Delivery is at least
- *   once: a batch whose publishing failed half-way may be answered twice.
+ * - A message failing alone for any other reason (a store down or closed, a step failing or timing
+ *   out) is delivered again, while the others of its batch are acknowledged. At its last
+ *   (`max_deliver`th) delivery it is dead-lettered to the same subject with its own code and
+ *   message. When several messages in a row fail alone server-side, the cause is taken to be
+ *   shared (the store is down) and the rest come again untried, so an outage costs a batch a few
+ *   calls, not one per message. Delivery is at least once: a batch whose publishing failed
+ *   half-way is delivered again whole, and may be answered twice.
  */
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type { JsonObject, JsonValue } from '../../core/json.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Scalar } from '../../core/table.js';
-import { FerryError, type ErrorCode } from '../../errors/index.js';
-import type { EventBus, EventMessage, Subscription } from '../../events/event-bus.js';
+import { FerryError, toFerryError, type ErrorCode } from '../../errors/index.js';
+import type { BatchOutcome, EventBus, EventMessage, Subscription } from '../../events/event-bus.js';
 import type { ServedEndpoint } from '../graph/endpoint.js';
 
 /** Where the poison messages of an endpoint's stream go. */
@@ -38,6 +41,12 @@ export function endpointDeadLetterSubject(endpoint: string): string {
 export function endpointGroup(endpoint: string): string {
   return `ferry-endpoint-${endpoint}`;
 }
+
+/**
+ * Failures in a row, of messages tried alone, after which the cause is taken to be shared (a store
+ * down, not the messages' content) and the rest of the batch comes again untried.
+ */
+const TRANSIENT_AFTER = 3;
 
 /**
  * What became of the records of a streamed message: answered, or dead-lettered (a malformed
@@ -173,7 +182,7 @@ function batchHandler(
   endpoint: ServedEndpoint,
   options: EndpointConsumerOptions,
   logger: Logger,
-): (messages: readonly EventMessage[]) => Promise<void> {
+): (messages: readonly EventMessage[]) => Promise<BatchOutcome> {
   const bus = options.events;
   const deadSubject = endpointDeadLetterSubject(name);
   const count = (outcome: EndpointStreamOutcome, n: number): void => {
@@ -199,6 +208,7 @@ function batchHandler(
 
   return async (messages) => {
     const stream = endpoint.graph().endpoint.stream;
+    const maxDeliver = stream?.max_deliver ?? bus.defaultMaxDeliver;
     const dead: { letter: EndpointDeadLetter; records: number }[] = [];
     const requests: Request[] = [];
     for (const message of messages) {
@@ -214,17 +224,40 @@ function batchHandler(
     }
 
     const answers: Answer[] = [];
-    // Each message on its own, dead-lettering those refused for their own records.
+    const retry: { message: EventMessage; error: unknown }[] = [];
+    // Each message on its own, so that one message's failure costs no other message its answer:
+    // refused ones are dead-lettered, those failing server-side come again (dead-lettered by us,
+    // with their code, at their last delivery). After TRANSIENT_AFTER failures in a row the
+    // cause is taken to be shared (a store down): the rest come again untried, except those at
+    // their last delivery, which always get their own try.
     const oneByOne = async (part: readonly Request[]): Promise<void> => {
+      let streak = 0;
+      let shared: unknown;
       for (const request of part) {
+        const last = request.message.deliveries >= maxDeliver;
+        if (streak >= TRANSIENT_AFTER && !last) {
+          retry.push({ message: request.message, error: shared });
+          continue;
+        }
         try {
           answers.push(...(await answer([request])));
+          streak = 0;
         } catch (error) {
-          if (!isRefusal(error)) throw error;
-          dead.push({
-            letter: letter(request.message, error.code, error.message),
-            records: request.records.length,
-          });
+          if (isRefusal(error) || last) {
+            const failure = toFerryError(error);
+            dead.push({
+              letter: letter(request.message, failure.code, failure.message),
+              records: request.records.length,
+            });
+          } else {
+            retry.push({ message: request.message, error });
+          }
+          if (isRefusal(error)) {
+            streak = 0;
+          } else {
+            streak++;
+            shared = error;
+          }
         }
       }
     };
@@ -236,9 +269,9 @@ function batchHandler(
       } else {
         try {
           answers.push(...(await answer(requests)));
-        } catch (error) {
-          if (!isRefusal(error)) throw error;
-          // One message's records must not sink the others': find the poison ones.
+        } catch {
+          // One message's records (refused, or failing a step) must not sink the others': find
+          // the failing ones. The batch's own error is one of theirs, seen again alone.
           await oneByOne(requests);
         }
       }
@@ -269,17 +302,31 @@ function batchHandler(
         );
       }
     } catch (error) {
-      const last = messages.filter((m) => m.deliveries >= (stream?.max_deliver ?? Infinity));
+      // Publishing failed (the bus is down): every message comes again, and the bus dead-letters
+      // those at their last delivery.
+      const last = messages.filter((m) => m.deliveries >= maxDeliver);
       logger.error(
         { err: error, endpoint: name, messages: messages.length, lastDelivery: last.length },
-        'answering a stream batch failed; it will be delivered again (messages at their last delivery are dead-lettered by the bus)',
+        'publishing the replies of a stream batch failed; it will be delivered again (messages at their last delivery are dead-lettered by the bus)',
       );
-      // The bus dead-letters these now; counted, so that answered + dead adds up to what came.
+      // Counted, so that answered + dead adds up to what came.
       count(
         'dead',
         last.reduce((n, m) => n + recordCount(m.data), 0),
       );
       throw error;
+    }
+    if (retry.length > 0) {
+      logger.error(
+        {
+          err: retry[0]?.error,
+          endpoint: name,
+          messages: messages.length,
+          again: retry.length,
+          answered: answers.length,
+        },
+        'stream messages failed server-side; they will be delivered again',
+      );
     }
     count(
       'answered',
@@ -289,6 +336,7 @@ function batchHandler(
       'dead',
       dead.reduce((n, d) => n + d.records, 0),
     );
+    return { retry };
   };
 }
 
