@@ -18,9 +18,11 @@
  * quantile sketch, as Ferry's includes its binning; building the DMatrix from numpy is a note).
  * Test AUC of both is computed by the same function (`rocAuc`) on each one's test predictions.
  *
- * Rows, per size: XGBoost with all cores (the baseline, when present), XGBoost on 1 thread (Ferry
- * trains on one), Ferry. Figures are µs per training row for the whole fit; p50 is the fit time
- * over the rows. Without XGBoost, Ferry's row is its own baseline.
+ * Rows, per size: XGBoost with all cores (the baseline, when present), XGBoost on 1 thread, Ferry
+ * with its histogram helper threads (`histogram.ts`, all cores; started before the clock runs, as
+ * in a process that has trained before), Ferry on 1 thread. Figures are µs per training row for
+ * the whole fit; p50 is the fit time over the rows. Without XGBoost, Ferry's first row is the
+ * baseline.
  *
  * `FERRY_BENCH_SCALE` (e.g. 0.1) multiplies the sizes. `npm run bench -- train`.
  */
@@ -37,6 +39,7 @@ import {
   predictForestRaw,
   type GbdtOptions,
 } from '../src/training/algorithms/gbdt.js';
+import { startHistogramHelpers } from '../src/training/algorithms/histogram.js';
 import { rocAuc } from '../src/training/metrics.js';
 import { fit, transform, type Matrix } from '../src/training/preprocess.js';
 import { createRng } from '../src/training/random.js';
@@ -174,8 +177,9 @@ function prepare(reporter: Reporter, rows: number, dir: string): DataFiles {
   return files;
 }
 
-/** The Ferry side, in a child process: `train.bench.ts --ferry <dir>`. */
-function ferryWorker(dir: string): void {
+/** The Ferry side, in a child process: `train.bench.ts --ferry <dir> <threads>`. */
+async function ferryWorker(dir: string, threads: number): Promise<void> {
+  if (threads > 1) await startHistogramHelpers();
   const meta = JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) as DataFiles;
   const x: Matrix = {
     data: readFloat64(path.join(dir, 'x_train.f64')),
@@ -184,14 +188,17 @@ function ferryWorker(dir: string): void {
   };
   const y = readFloat64(path.join(dir, 'y_train.f64'));
   const t0 = performance.now();
-  const { model } = fitGbdt(x, y, GBDT);
+  const { model } = fitGbdt(x, y, { ...GBDT, ...(threads > 1 ? {} : { threads: 1 }) });
   const fitSeconds = (performance.now() - t0) / 1000;
   const xTest: Matrix = {
     data: readFloat64(path.join(dir, 'x_test.f64')),
     rows: meta.testRows,
     cols: meta.cols,
   };
-  writeFloat64(path.join(dir, 'p_ferry.f64'), predictForestRaw(compileForest(model), xTest));
+  writeFloat64(
+    path.join(dir, `p_ferry${threads}.f64`),
+    predictForestRaw(compileForest(model), xTest),
+  );
   const result: TrainerResult = { fitSeconds, peakRssBytes: highWaterRss() };
   process.stdout.write(JSON.stringify(result) + '\n');
 }
@@ -269,16 +276,25 @@ async function benchSize(reporter: Reporter, rows: number, xgboost: boolean): Pr
       xgbOne = await runChild(PYTHON, ['-c', XGBOOST_SCRIPT, dir, '1']);
       reporter.add(oneShot(`xgboost hist, 1 thread, ${label}`, rows, [xgbOne.fitSeconds]));
     }
-    const ferry = await runChild(process.execPath, ['--import', 'tsx', SELF, '--ferry', dir]);
-    const ferryRow = oneShot(`ferry fitGbdt, 1 thread, ${label}`, rows, [ferry.fitSeconds]);
+    const threads = os.availableParallelism();
+    const ferryChild = (n: number): Promise<TrainerResult> =>
+      runChild(process.execPath, ['--import', 'tsx', SELF, '--ferry', dir, String(n)]);
+    const ferry = await ferryChild(threads);
+    const ferryRow = oneShot(`ferry fitGbdt, ${threads} threads, ${label}`, rows, [
+      ferry.fitSeconds,
+    ]);
     if (xgboost) reporter.add(ferryRow);
     else reporter.baseline(ferryRow);
-    const ferryAuc = testAuc(files, 'p_ferry.f64');
+    const ferryOne = await ferryChild(1);
+    reporter.add(oneShot(`ferry fitGbdt, 1 thread, ${label}`, rows, [ferryOne.fitSeconds]));
+    const ferryAuc = testAuc(files, `p_ferry${threads}.f64`);
+    const ferryOneAuc = testAuc(files, 'p_ferry1.f64');
     reporter.note(
-      `${label}: ferry ${ferry.fitSeconds.toFixed(2)} s, peak RSS ${mib(ferry.peakRssBytes)}, test AUC ${ferryAuc.toFixed(4)}`,
+      `${label}: ferry ${ferry.fitSeconds.toFixed(2)} s on ${threads} threads ` +
+        `(${ferryOne.fitSeconds.toFixed(2)} s on 1), peak RSS ${mib(ferry.peakRssBytes)}, ` +
+        `test AUC ${ferryAuc.toFixed(4)} (1 thread ${ferryOneAuc.toFixed(4)})`,
     );
     if (xgbAll && xgbOne) {
-      const threads = os.availableParallelism();
       const allAuc = testAuc(files, `p_xgboost${threads}.f64`);
       const oneAuc = testAuc(files, 'p_xgboost1.f64');
       reporter.note(
@@ -288,7 +304,7 @@ async function benchSize(reporter: Reporter, rows: number, xgboost: boolean): Pr
       );
       reporter.note(
         `${label}: ferry / xgboost time ${(ferry.fitSeconds / xgbAll.fitSeconds).toFixed(2)}× ` +
-          `(${(ferry.fitSeconds / xgbOne.fitSeconds).toFixed(2)}× against 1 thread), ` +
+          `(${(ferryOne.fitSeconds / xgbOne.fitSeconds).toFixed(2)}× on 1 thread each), ` +
           `AUC ${ferryAuc.toFixed(4)} vs ${allAuc.toFixed(4)} (${(ferryAuc - allAuc >= 0 ? '+' : '') + (ferryAuc - allAuc).toFixed(4)})`,
       );
     }
@@ -299,7 +315,7 @@ async function benchSize(reporter: Reporter, rows: number, xgboost: boolean): Pr
 
 const at = process.argv.indexOf('--ferry');
 if (at >= 0) {
-  ferryWorker(process.argv[at + 1] ?? '.');
+  await ferryWorker(process.argv[at + 1] ?? '.', Number(process.argv[at + 2] ?? '1'));
 } else {
   await runBench(
     'train',

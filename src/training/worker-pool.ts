@@ -4,16 +4,11 @@
  * candidate at a time. Evaluation is pure (`evaluate.ts`), so the results do not depend on which
  * executor or how many workers ran them.
  *
- * The worker entry is `search-worker.js` beside this file in the build. Run from TypeScript
- * sources (tsx, vitest), a worker first registers tsx's loader and then imports
- * `search-worker.ts` through tsx's `tsImport` (loader hooks registered with `--import` do not
- * reach worker threads on Node 20). A worker that cannot start or crashes hands its task back; when no worker
- * is left, the remaining tasks run in this thread.
+ * The worker entry is `search-worker` beside this file, started by `spawn-worker.ts`. A worker
+ * that cannot start or crashes hands its task back; when no worker is left, the remaining tasks
+ * run in this thread.
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { ModelSignature } from '../core/model.js';
 import type { ColumnType, Scalar, Table } from '../core/table.js';
 import {
@@ -22,6 +17,7 @@ import {
   type EvaluationTask,
   type SelectionData,
 } from './evaluate.js';
+import { spawnWorker } from './spawn-worker.js';
 import type { Fold } from './split.js';
 
 export interface Executor {
@@ -152,19 +148,12 @@ export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly evaluation: Evaluation }
   | { readonly id: number; readonly ok: false; readonly message: string };
 
-function spawnWorker(data: SelectionData): Worker {
+function startWorker(data: SelectionData): Worker {
   const { wire, transfer } = encodeSelectionData(data);
-  const here = import.meta.url;
-  // execArgv: [] so a worker does not repeat the parent's --import hooks.
-  const options = { workerData: wire, transferList: transfer, execArgv: [] };
-  if (here.endsWith('.ts')) {
-    // tsx's tsImport registers its loader in this worker only, then imports the entry.
-    const api = path.join(path.dirname(createRequire(here).resolve('tsx/esm/api')), 'index.mjs');
-    const entry = JSON.stringify(new URL('./search-worker.ts', here).href);
-    const code = `import(${JSON.stringify(pathToFileURL(api).href)}).then((tsx) => tsx.tsImport(${entry}, ${entry}));`;
-    return new Worker(code, { ...options, eval: true });
-  }
-  return new Worker(new URL('./search-worker.js', here), options);
+  return spawnWorker(import.meta.url, 'search-worker', {
+    workerData: wire,
+    transferList: transfer,
+  });
 }
 
 interface Pending {
@@ -223,7 +212,7 @@ export function workerExecutor(data: SelectionData, workers: number): Executor {
     for (let w = 0; w < workers; w++) {
       let worker: Worker;
       try {
-        worker = spawnWorker(data);
+        worker = startWorker(data);
       } catch {
         continue;
       }

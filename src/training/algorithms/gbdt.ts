@@ -12,6 +12,7 @@
 import { FerryError } from '../../errors/index.js';
 import type { Matrix } from '../preprocess.js';
 import { createRng } from '../random.js';
+import { FEATURE_STRIDE, HistogramBuilder, SLOT } from './histogram.js';
 import { outputsPerRow, sigmoid, type Objective } from './objective.js';
 
 export interface GbdtOptions {
@@ -42,6 +43,11 @@ export interface GbdtOptions {
    * (cross-validation picks one round count for all folds afterwards; see `truncateForest`).
    */
   readonly keepAllRounds?: boolean;
+  /**
+   * 1 keeps histogram building on the calling thread; absent, large fits on the main thread
+   * share it with helper threads (`histogram.ts`). The model is the same either way.
+   */
+  readonly threads?: number;
 }
 
 export interface GbdtModel {
@@ -89,12 +95,8 @@ export function improvesOn(loss: number, best: number): boolean {
 
 /** The bin of a missing (NaN) value; value bins are 0..254. */
 export const MISSING_BIN = 255;
-/**
- * Doubles per histogram slot: gradient and hessian sums. No row count: it would cost a third
- * more time in the hottest loop, and the hessian serves as the size of a child.
- */
-const SLOT = 2;
-const FEATURE_STRIDE = 256 * SLOT;
+// A histogram slot holds gradient and hessian sums. No row count: it would cost a third more
+// time in the hottest loop, and the hessian serves as the size of a child.
 
 /** Upper bounds of the value bins of one feature: bin(x) is the first b with x <= t[b]. */
 export function featureThresholds(values: Float64Array, maxBins: number): Float64Array {
@@ -266,7 +268,8 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   // different features, so they do not wait on each other); the column-major ones make
   // partitioning rows by one feature cheap.
   const { thresholds, nBins, byFeature: binsByFeature } = binMatrix(x, maxBins);
-  const bins = new Uint8Array(n * nf);
+  const histograms = new HistogramBuilder(n, nf, options.threads);
+  const { bins, gh, idx, featureOrder } = histograms.space;
   for (let f = 0; f < nf; f++) {
     for (let i = 0; i < n; i++) bins[i * nf + f] = binsByFeature[f * n + i] as number;
   }
@@ -274,7 +277,6 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   const colsample = Math.min(1, Math.max(0, options.colsampleByTree ?? 1));
   const treeFeatures = new Uint8Array(nf).fill(1);
   // The tree's features are the first nActive entries, ascending (histograms fill in order).
-  const featureOrder = new Uint32Array(nf);
   const nActive = colsample >= 1 ? nf : Math.max(1, Math.round(nf * colsample));
   const drawTreeFeatures = (): void => {
     if (colsample >= 1) return;
@@ -294,10 +296,16 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
 
   // Initial scores: the constant that minimises the loss.
   const baseScore = new Array<number>(k).fill(0);
+  // Below this a split counts as no gain. Gains scale with the square of a regression target, so
+  // for a target of tiny values (1e-12) the floor follows its variance.
+  let gainFloor = 1e-12;
   if (objective === 'regression') {
     let s = 0;
     for (let i = 0; i < n; i++) s += y[i] as number;
     baseScore[0] = s / n;
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += ((y[i] as number) - s / n) ** 2;
+    if (ss > 0) gainFloor = 1e-12 * Math.min(1, ss / n);
   } else {
     const counts = new Array<number>(nClasses).fill(0);
     for (let i = 0; i < n; i++) counts[y[i] as number] = (counts[y[i] as number] as number) + 1;
@@ -346,7 +354,6 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   };
 
   const forest = new Forest();
-  const idx = new Uint32Array(n);
   const tmp = new Uint32Array(n);
   const pool: Float64Array[] = [];
   const histSize = nf * FEATURE_STRIDE;
@@ -360,40 +367,10 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
     if (h !== null) pool.push(h);
   };
 
-  const buildHist = (
-    g: Float64Array,
-    h: Float64Array,
-    start: number,
-    end: number,
-  ): Float64Array => {
+  const buildHist = (start: number, end: number): Float64Array => {
     const hist = takeHist();
-    if (colsample < 1) {
-      // Only the tree's features: the others stay zero and are never read.
-      for (let p = start; p < end; p++) {
-        const r = idx[p] as number;
-        const gr = g[r] as number;
-        const hr = h[r] as number;
-        const base = r * nf;
-        for (let a = 0; a < nActive; a++) {
-          const f = featureOrder[a] as number;
-          const j = f * FEATURE_STRIDE + (bins[base + f] as number) * SLOT;
-          hist[j] = (hist[j] as number) + gr;
-          hist[j + 1] = (hist[j + 1] as number) + hr;
-        }
-      }
-      return hist;
-    }
-    for (let p = start; p < end; p++) {
-      const r = idx[p] as number;
-      const gr = g[r] as number;
-      const hr = h[r] as number;
-      const base = r * nf;
-      for (let f = 0, o = 0; f < nf; f++, o += FEATURE_STRIDE) {
-        const j = o + (bins[base + f] as number) * SLOT;
-        hist[j] = (hist[j] as number) + gr;
-        hist[j + 1] = (hist[j + 1] as number) + hr;
-      }
-    }
+    // Only the tree's features under column sampling: the others stay zero and are never read.
+    histograms.build(hist, start, end, colsample < 1 ? nActive : -1);
     return hist;
   };
 
@@ -408,7 +385,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
     const noise = 1e-12 * H;
     const parentScore = (G * G) / (H + lambda);
     let best: Split | null = null;
-    let bestGain = 1e-12;
+    let bestGain = gainFloor;
     for (let f = 0; f < nf; f++) {
       if (treeFeatures[f] === 0) continue;
       const o = f * FEATURE_STRIDE;
@@ -451,8 +428,12 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
     let H = 0;
     for (let p = 0; p < count; p++) {
       const r = idx[p] as number;
-      G += g[r] as number;
-      H += h[r] as number;
+      const gr = g[r] as number;
+      const hr = h[r] as number;
+      gh[2 * r] = gr;
+      gh[2 * r + 1] = hr;
+      G += gr;
+      H += hr;
     }
     const rootLeaf: Leaf = {
       node: root,
@@ -466,7 +447,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
       split: null,
     };
     if (splittable(rootLeaf)) {
-      rootLeaf.hist = buildHist(g, h, 0, count);
+      rootLeaf.hist = buildHist(0, count);
       rootLeaf.split = findSplit(rootLeaf);
     }
     const leaves: Leaf[] = [rootLeaf];
@@ -528,7 +509,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
       if (lOk || rOk) {
         const [small, large] = l.c <= rr.c ? [l, rr] : [rr, l];
         const parentHist = leaf.hist as Float64Array;
-        small.hist = buildHist(g, h, small.start, small.end);
+        small.hist = buildHist(small.start, small.end);
         if (splittable(large)) {
           const sh = small.hist;
           for (let j = 0; j < histSize; j++)
@@ -622,6 +603,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
       } else if (round - bestRound >= patience) break;
     }
   }
+  histograms.close();
   const bestRounds = validation !== undefined && nv > 0 && bestRound >= 0 ? bestRound + 1 : rounds;
   const model: GbdtModel = {
     kind: 'gbdt',
