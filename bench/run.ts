@@ -29,6 +29,9 @@ const TIMEOUTS_MS: Readonly<Record<string, number>> = {
   // 19 load runs of FERRY_BENCH_SECONDS (10 s) plus warm-ups, after training, ingestion and
   // starting 5 servers: 6 to 12 minutes on a busy machine.
   serve: 1_200_000,
+  // Ferry and XGBoost on 10 public data sets, 5 split seeds each under 20k rows, and a million
+  // flights: 15 to 30 minutes at Ferry's defaults, more with a search in FERRY_QUALITY_OPTIONS.
+  quality: 3_600_000,
 };
 
 interface Outcome {

@@ -19,7 +19,7 @@
  * `objective.ts` does; a forest's averages already are probabilities (`forestProbabilities`). A regressor op rather than TreeEnsembleClassifier
  * keeps one code path for every algorithm and avoids that op's special case for binary models.
  * The tree op sums in double but returns float scores: the only rounding versus native (about
- * 1e-7 relative).
+ * 1e-7 relative); scores beyond float's range are carried in units of a power of two.
  *
  * Models with an embedded preparation recipe are refused (FERRY_EXPORT_UNSUPPORTED naming the
  * recipe's request-time steps): recipe steps (derive expressions, merges, casts...) have no ONNX
@@ -31,7 +31,7 @@ import type { ForestModel } from '../training/algorithms/forest.js';
 import type { GbdtModel } from '../training/algorithms/gbdt.js';
 import type { LinearModel } from '../training/algorithms/linear.js';
 import type { NativeModelDocument } from '../training/native-model.js';
-import type { FeatureTransform } from '../training/preprocess.js';
+import { STANDARD_LIMIT, type FeatureTransform } from '../training/preprocess.js';
 import { servingRecipe } from '../training/recipe-model.js';
 import { attr, ElemType, GraphBuilder, ML_DOMAIN, tensor } from './proto.js';
 
@@ -89,29 +89,58 @@ function addNumericBlock(
   const nan = g.constant(tensor.double([NaN], []), 'nan');
   const finite = g.node('Where', [g.node('IsInf', [asDouble]), nan, asDouble]);
   if (!linear) return finite;
+  // Standardising is (x - center) / scale natively, clamped to ±STANDARD_LIMIT. Here each
+  // column is first divided by the power of two nearest its scale (exact, so the centring below
+  // rounds exactly as natively), and the rest of the scale is folded into the linear weights
+  // (`linearScales`). Why not a Sub and a Div: onnxruntime rewrites one-element constants in
+  // float32 terms (a Div next to MatMul becomes FusedMatMul's float alpha, a Sub of less than
+  // 1e-8 is dropped as a no-op), which breaks a column of 1e300s or 1e-300s; in units of its
+  // scale nothing is that small or large.
+  const units = g.constant(tensor.double(ts.map(unitOf), [m]), 'units');
+  const scaled = g.node('Div', [finite, units]);
   const medians = g.constant(
     tensor.double(
-      ts.map((t) => t.median),
+      ts.map((t) => t.median / unitOf(t)),
       [m],
     ),
     'medians',
   );
-  const imputed = g.node('Where', [g.node('IsNaN', [finite]), medians, finite]);
+  const imputed = g.node('Where', [g.node('IsNaN', [scaled]), medians, scaled]);
   const centers = g.constant(
     tensor.double(
-      ts.map((t) => t.center),
+      ts.map((t) => t.center / unitOf(t)),
       [m],
     ),
     'centers',
   );
-  const scales = g.constant(
+  // The native clamp of standardised values to ±STANDARD_LIMIT, in units.
+  const limits = ts.map((t) => (STANDARD_LIMIT * t.scale) / unitOf(t));
+  const upper = g.constant(tensor.double(limits, [m]), 'upper');
+  const lower = g.constant(
     tensor.double(
-      ts.map((t) => t.scale),
+      limits.map((l) => -l),
       [m],
     ),
-    'scales',
+    'lower',
   );
-  return g.node('Div', [g.node('Sub', [imputed, centers]), scales]);
+  return g.node('Max', [g.node('Min', [g.node('Sub', [imputed, centers]), upper]), lower]);
+}
+
+/** The power of two nearest a numeric column's scale (1 for a constant column or tree mode). */
+function unitOf(t: NumericTransform): number {
+  return 2 ** Math.round(Math.log2(t.scale));
+}
+
+/**
+ * What divides each feature's linear weights: the rest of a numeric column's scale once the
+ * graph has divided by its unit (`addNumericBlock`); 1 for encoded categories.
+ */
+function linearScales(preprocess: NativeModelDocument['preprocess']): number[] {
+  return preprocess.transforms.flatMap((t) =>
+    t.kind === 'numeric'
+      ? [t.scale / unitOf(t)]
+      : new Array<number>(t.kind === 'onehot' ? t.categories.length + 1 : 1).fill(1),
+  );
 }
 
 /**
@@ -204,10 +233,15 @@ function addCategorical(g: GraphBuilder, t: CategoricalTransform): string {
   return g.node('Cast', [code], { to: attr.int(ElemType.DOUBLE) });
 }
 
+/**
+ * MatMul + Add over the feature matrix. `scales[j]` divides feature j's weights: the numeric
+ * block arrives centred but not fully scaled (see `addNumericBlock`).
+ */
 function addLinear(
   g: GraphBuilder,
   x: string,
   position: readonly number[],
+  scales: readonly number[],
   model: LinearModel,
 ): string {
   const { nFeatures: p, nOutputs: k, weights } = model;
@@ -215,7 +249,8 @@ function addLinear(
   const b = new Array<number>(k);
   for (let c = 0; c < k; c++) {
     for (let j = 0; j < p; j++) {
-      w[(position[j] as number) * k + c] = weights[c * (p + 1) + j] as number;
+      w[(position[j] as number) * k + c] =
+        (weights[c * (p + 1) + j] as number) / (scales[j] as number);
     }
     b[c] = weights[c * (p + 1) + p] as number;
   }
@@ -292,6 +327,24 @@ export function addTreeEnsemble(
     }
   });
   const n = values.length;
+  // The op returns float scores: sums beyond float's range (a target of 1e300s) would come out
+  // infinite, and below it (1e-300s) zero. Such weights are given in units of a power of two
+  // near their largest possible sum, exact both ways, and the double scores multiplied back.
+  const largest = new Map<number, number>();
+  targetWeights.forEach((w, i) => {
+    const t = targetTree[i] as number;
+    largest.set(t, Math.max(largest.get(t) ?? 0, Math.abs(w)));
+  });
+  const perTree = [...largest.values()];
+  const bound =
+    trees.aggregate === 'SUM'
+      ? perTree.reduce((a, b) => a + b, 0)
+      : perTree.reduce((a, b) => Math.max(a, b), 0);
+  const unit =
+    Number.isFinite(bound) && (bound > 1e30 || (bound > 0 && bound < 1e-30))
+      ? 2 ** Math.round(Math.log2(bound))
+      : 1;
+  const weights = unit === 1 ? targetWeights : targetWeights.map((w) => w / unit);
   const scores = g.node(
     'TreeEnsembleRegressor',
     [x],
@@ -312,11 +365,13 @@ export function addTreeEnsemble(
       target_treeids: attr.ints(targetTree),
       target_nodeids: attr.ints(targetNode),
       target_ids: attr.ints(targetIds),
-      target_weights_as_tensor: attr.tensor(tensor.double(targetWeights, [targetWeights.length])),
+      target_weights_as_tensor: attr.tensor(tensor.double(weights, [weights.length])),
     },
     { domain: ML_DOMAIN },
   );
-  return g.node('Cast', [scores], { to: attr.int(ElemType.DOUBLE) });
+  const asDouble = g.node('Cast', [scores], { to: attr.int(ElemType.DOUBLE) });
+  if (unit === 1) return asDouble;
+  return g.node('Mul', [asDouble, g.constant(tensor.double([unit], []), 'score_unit')]);
 }
 
 /** The flat arrays of a boosted forest: tree t adds its leaf value to output t % nOutputs. */
@@ -374,7 +429,8 @@ function classTensor(classes: readonly Label[]): {
 
 /**
  * The model as ONNX bytes (ai.onnx 17, ai.onnx.ml 3), preprocessing included.
- * Throws FERRY_EXPORT_UNSUPPORTED for what has no ONNX form (an embedded recipe).
+ * Throws FERRY_EXPORT_UNSUPPORTED for what has no ONNX form (an embedded recipe, an input
+ * column named `predict` or `predict_proba` like an output).
  * @example
  * const bytes = exportOnnx(decodeNativeModel(artifact));
  * await fs.promises.writeFile('model.onnx', bytes);
@@ -387,12 +443,18 @@ export function exportOnnx(doc: NativeModelDocument): Uint8Array {
     );
   }
   const { signature, preprocess, model } = doc;
+  const clash = signature.inputs.find((i) => i.name === PREDICT_OUTPUT || i.name === PROBA_OUTPUT);
+  if (clash !== undefined) {
+    throw unsupported(
+      `input column '${clash.name}' has the name of an output of the ONNX graph (${PREDICT_OUTPUT}, ${PROBA_OUTPUT}); rename the column and train again to export the model, or serve it with the native runtime`,
+    );
+  }
   const g = new GraphBuilder();
   const { x, position } = addFeatures(g, preprocess);
 
   // raw: double [N, nOutputs]: scores (linear, gbdt) or averaged predictions (forest).
   let raw: string;
-  if (model.kind === 'linear') raw = addLinear(g, x, position, model);
+  if (model.kind === 'linear') raw = addLinear(g, x, position, linearScales(preprocess), model);
   else if (model.kind === 'forest') raw = addTreeEnsemble(g, x, forestTrees(model), position);
   else {
     const scores = addTreeEnsemble(g, x, gbdtTrees(model), position);

@@ -103,7 +103,8 @@ function valueInfo(name: string, elemType: ElemType, dims: readonly Dim[]): Valu
 
 /**
  * Accumulates one graph. Every node has one output unless told otherwise; names are generated
- * and unique.
+ * and unique, also against the graph inputs declared so far (inputs are named after the user's
+ * columns, which may well be called `cast_1`): declare the inputs first.
  * @example
  * const g = new GraphBuilder();
  * g.input('x', ElemType.FLOAT, ['N', 1]);
@@ -116,11 +117,17 @@ export class GraphBuilder {
   private readonly inputs: ValueInfo[] = [];
   private readonly outputs: ValueInfo[] = [];
   private counter = 0;
+  /** Input names, which generated names must not take. */
+  private readonly taken = new Set<string>();
 
   /** A new unique value name starting with `prefix`. */
   fresh(prefix: string): string {
-    this.counter += 1;
-    return `${prefix}_${this.counter}`;
+    let name: string;
+    do {
+      this.counter += 1;
+      name = `${prefix}_${this.counter}`;
+    } while (this.taken.has(name));
+    return name;
   }
 
   /**
@@ -158,6 +165,7 @@ export class GraphBuilder {
   }
 
   input(name: string, elemType: ElemType, dims: readonly Dim[]): string {
+    this.taken.add(name);
     this.inputs.push(valueInfo(name, elemType, dims));
     return name;
   }

@@ -316,13 +316,30 @@ export function f1Macro(
   return f1(labels, predicted, k, 'macro');
 }
 
+/**
+ * 1, or for values beyond 1e150 or all below 1e-150 (whose squares would overflow to Infinity or
+ * underflow to 0) their largest magnitude: squared errors are then summed in that unit, so a
+ * target of 1e300s or 1e-300s still gets an RMSE and an R² to select on.
+ */
+function squareUnit(actual: ArrayLike<number>, predicted: ArrayLike<number>): number {
+  let largest = 0;
+  for (let i = 0; i < actual.length; i++) {
+    largest = Math.max(largest, Math.abs(actual[i] as number), Math.abs(predicted[i] as number));
+  }
+  const extreme = largest > 1e150 || (largest > 0 && largest < 1e-150);
+  return extreme && Number.isFinite(largest) ? largest : 1;
+}
+
 /** @example rmse(Float64Array.of(1, 2), Float64Array.of(1, 4)) // Math.sqrt(2) */
 export function rmse(actual: ArrayLike<number>, predicted: ArrayLike<number>): number {
   const n = actual.length;
   if (n === 0) return NaN;
+  const unit = squareUnit(actual, predicted);
   let s = 0;
-  for (let i = 0; i < n; i++) s += ((actual[i] as number) - (predicted[i] as number)) ** 2;
-  return Math.sqrt(s / n);
+  for (let i = 0; i < n; i++) {
+    s += (((actual[i] as number) - (predicted[i] as number)) / unit) ** 2;
+  }
+  return Math.sqrt(s / n) * unit;
 }
 
 /** @example mae(Float64Array.of(1, 2), Float64Array.of(1, 4)) // 1 */
@@ -341,14 +358,16 @@ export function mae(actual: ArrayLike<number>, predicted: ArrayLike<number>): nu
 export function r2(actual: ArrayLike<number>, predicted: ArrayLike<number>): number {
   const n = actual.length;
   if (n === 0) return NaN;
+  const unit = squareUnit(actual, predicted);
   let mean = 0;
-  for (let i = 0; i < n; i++) mean += actual[i] as number;
+  for (let i = 0; i < n; i++) mean += (actual[i] as number) / unit;
   mean /= n;
   let sse = 0;
   let sst = 0;
   for (let i = 0; i < n; i++) {
-    sse += ((actual[i] as number) - (predicted[i] as number)) ** 2;
-    sst += ((actual[i] as number) - mean) ** 2;
+    const a = (actual[i] as number) / unit;
+    sse += (a - (predicted[i] as number) / unit) ** 2;
+    sst += (a - mean) ** 2;
   }
   return sst === 0 ? NaN : 1 - sse / sst;
 }

@@ -10,6 +10,8 @@
  *   for it); strings become ordinal codes, NaN when null or never seen in training (or a reserved
  *   "other" code when training had rare categories folded into one).
  *
+ * In both modes a missing number is null, NaN or ±Infinity, and a missing string null or ''.
+ *
  * Nothing here throws on odd values at predict time: unseen categories, nulls, NaN, numbers in
  * string columns and numeric strings in number columns all map to something defined.
  */
@@ -55,7 +57,10 @@ export interface PreprocessSpec {
 
 export interface FitOptions {
   readonly mode: PreprocessMode;
-  /** A category needs this many training rows to get its own column or code (default 5). */
+  /**
+   * A category needs this many training rows to get its own column or code (default 5; when no
+   * category has that many, the most frequent ones seen twice or more keep theirs).
+   */
   readonly minCategoryCount?: number;
   /** At most this many categories per column, most frequent first (100 linear, 250 tree). */
   readonly maxCategories?: number;
@@ -65,6 +70,13 @@ export interface FitOptions {
    */
   readonly target?: Float64Array;
 }
+
+/**
+ * Standardised values (linear mode) are clamped to ±this many deviations. No training value lies
+ * beyond √n deviations, so training never reaches it; a request value of 1e300 would otherwise
+ * give a linear model infinite scores, and softmax turns infinities into NaN probabilities.
+ */
+export const STANDARD_LIMIT = 1e6;
 
 /** A dense row-major matrix. */
 export interface Matrix {
@@ -84,9 +96,13 @@ export function toNumber(value: Scalar | undefined): number {
   return NaN;
 }
 
-/** Reads a cell of a categorical column as a string; null for missing. */
+/**
+ * Reads a cell of a categorical column as a string; null for missing. The empty string is
+ * missing too: CSV writes a missing cell as nothing, and the ONNX export's string inputs have no
+ * other way to say missing, so treating it as a category would make the two runtimes disagree.
+ */
 export function toCategory(value: Scalar | undefined): string | null {
-  if (value === null || value === undefined) return null;
+  if (value === null || value === undefined || value === '') return null;
   if (typeof value === 'number' && Number.isNaN(value)) return null;
   return typeof value === 'string' ? value : String(value);
 }
@@ -114,9 +130,9 @@ function median(values: Float64Array): number {
   if (values.length === 0) return 0;
   const sorted = Float64Array.from(values).sort();
   const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  if (sorted.length % 2 === 1) return sorted[mid] as number;
+  // Halves first: the sum of two values near the largest double would overflow.
+  return (sorted[mid - 1] as number) / 2 + (sorted[mid] as number) / 2;
 }
 
 function fitNumeric(column: Column, mode: PreprocessMode): FeatureTransform {
@@ -131,21 +147,28 @@ function fitNumeric(column: Column, mode: PreprocessMode): FeatureTransform {
   const med = median(present);
   if (mode === 'tree')
     return { kind: 'numeric', column: column.name, median: med, center: 0, scale: 1 };
-  // Mean and deviation of the imputed column, since that is what the model will see.
+  // Mean and deviation of the imputed column, since that is what the model will see. Values
+  // beyond 1e150 would overflow their squares (1e300 is legitimate data), and values below
+  // 1e-150 underflow them: such columns are measured in units of their largest magnitude.
+  let largest = 0;
+  for (let i = 0; i < k; i++) largest = Math.max(largest, Math.abs(present[i] as number));
+  const unit = largest > 1e150 || (largest > 0 && largest < 1e-150) ? largest : 1;
   let sum = 0;
-  for (let i = 0; i < k; i++) sum += present[i] as number;
-  sum += med * (n - k);
+  for (let i = 0; i < k; i++) sum += (present[i] as number) / unit;
+  sum += (med / unit) * (n - k);
   const mean = n === 0 ? 0 : sum / n;
   let ss = 0;
-  for (let i = 0; i < k; i++) ss += ((present[i] as number) - mean) ** 2;
-  ss += (med - mean) ** 2 * (n - k);
+  for (let i = 0; i < k; i++) ss += ((present[i] as number) / unit - mean) ** 2;
+  if (k < n) ss += (med / unit - mean) ** 2 * (n - k);
   const std = n === 0 ? 0 : Math.sqrt(ss / n);
   return {
     kind: 'numeric',
     column: column.name,
     median: med,
-    center: mean,
-    scale: std > 1e-12 * Math.max(1, Math.abs(mean)) ? std : 1,
+    center: mean * unit,
+    // A constant column keeps a scale of 1: its deviation is rounding noise, judged against the
+    // column's own magnitude (not against 1, which would call a column of 1e-20s constant).
+    scale: std > 1e-12 * (largest / unit) ? std * unit : 1,
   };
 }
 
@@ -164,8 +187,10 @@ function fitCategorical(column: Column, options: FitOptions): FeatureTransform {
   const byFrequency = [...counts.entries()].sort((a, b) =>
     b[1] !== a[1] ? b[1] - a[1] : a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0,
   );
-  // A column whose categories are all rare still deserves its most frequent ones.
-  const effectiveMin = Math.min(minCount, byFrequency[0]?.[1] ?? 1);
+  // A column whose categories are all rare still deserves its most frequent ones, unless each
+  // was seen once (an id): a code per row, ordered by the mean target, would let trees separate
+  // the training rows perfectly on it and learn nothing that holds on new rows.
+  const effectiveMin = Math.min(minCount, Math.max(2, byFrequency[0]?.[1] ?? 1));
   const kept = byFrequency.filter(([, c]) => c >= effectiveMin).slice(0, maxCategories);
   const hasRare = kept.length < byFrequency.length;
   let categories = kept.map(([v]) => v).sort();
@@ -253,7 +278,13 @@ export function createTransformer(spec: PreprocessSpec): Transformer {
         if (t.kind === 'numeric') {
           for (let i = 0, p = offset; i < rows; i++, p += width) {
             const v = toNumber(values[i]);
-            data[p] = linear ? ((Number.isNaN(v) ? t.median : v) - t.center) / t.scale : v;
+            if (!linear) {
+              data[p] = v;
+              continue;
+            }
+            const z = ((Number.isNaN(v) ? t.median : v) - t.center) / t.scale;
+            data[p] =
+              z > STANDARD_LIMIT ? STANDARD_LIMIT : z < -STANDARD_LIMIT ? -STANDARD_LIMIT : z;
           }
         } else {
           const map = codes[j] as Map<string, number>;

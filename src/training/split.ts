@@ -22,7 +22,8 @@ function groupRows(n: number, labels: Int32Array | null, nClasses: number): numb
 
 /**
  * One hold-out split with about `fraction` of the rows (of each class) for validation.
- * Every class keeps at least one training row; at least one row is held out when n >= 2.
+ * Every class keeps at least one training row; at least one row is held out when n >= 2, and at
+ * least two rows are kept for training when n >= 3.
  * @example const { train, valid } = holdoutSplit(1000, labels, 2, 0.2, 42);
  */
 export function holdoutSplit(
@@ -47,6 +48,11 @@ export function holdoutSplit(
     const row = largest[largest.length - 1] as number;
     train.splice(train.indexOf(row), 1);
     valid.push(row);
+  }
+  while (train.length < 2 && valid.length > 1) {
+    // A large fraction of tiny data (half of 3 rows): keep two rows to fit on, since what the
+    // training part feeds (a test split's selection, a model) needs more than one.
+    train.push(valid.pop() as number);
   }
   return { train: Uint32Array.from(train).sort(), valid: Uint32Array.from(valid).sort() };
 }

@@ -222,8 +222,9 @@ export interface TrainResult {
 /** More labels than this are refused: such a target is almost surely a quantity. */
 const MAX_CLASSES = 200;
 
+/** A target cell that is no value: null, NaN, or an empty string (missing in features too). */
 function isMissing(v: Scalar | undefined): boolean {
-  return v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v));
+  return v === null || v === undefined || v === '' || (typeof v === 'number' && Number.isNaN(v));
 }
 
 /**
@@ -336,11 +337,14 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
     }
   } else {
     for (let i = 0; i < n; i++) {
-      const v = target.type === 'string' ? NaN : toNumber(target.values[i]);
+      const raw = target.values[i];
+      const v = target.type === 'string' ? NaN : toNumber(raw);
       if (Number.isNaN(v)) {
+        // JSON.stringify would print Infinity as null.
+        const shown = typeof raw === 'number' ? String(raw) : JSON.stringify(raw);
         throw new FerryError(
           'FERRY_TARGET_INVALID',
-          `target '${options.target}' has a non-numeric value (${JSON.stringify(target.values[i])}); regression needs numbers, or set the task to classification`,
+          `target '${options.target}' has a ${typeof raw === 'number' ? 'non-finite' : 'non-numeric'} value (${shown}) in row ${keep[i] ?? i}; regression needs finite numbers: drop or fix those rows, or set the task to classification`,
         );
       }
       y[i] = v;
@@ -381,6 +385,12 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
       ? labels
       : Int32Array.from(selectRows, (i) => labels[i] as number);
   const m = selection.rowCount;
+  if (m < 2) {
+    throw new FerryError(
+      'FERRY_DATA_EMPTY',
+      `the test split (testFraction ${testFraction}) leaves ${m} row(s) of ${n} to train on; training needs at least 2: lower testFraction or give more rows`,
+    );
+  }
 
   const crossValidate = options.cv === undefined ? m <= CROSS_VALIDATION_MAX_ROWS : options.cv >= 2;
   const k = options.cv !== undefined && options.cv >= 2 ? options.cv : Math.round(1 / fraction);

@@ -210,7 +210,13 @@ export class OnnxModel implements LoadedModel {
     this.fetches = [this.outputs.value, this.outputs.label, this.outputs.proba].filter(
       (n): n is string => n !== undefined,
     );
-    this.byText = new Map((signature.classes ?? []).map((c) => [String(c), c] as const));
+    const classes = signature.classes ?? [];
+    const byText = new Map(classes.map((c) => [String(c), c] as const));
+    // onnxruntime-node hands boolean tensors over as bytes: 0 and 1 stand for false and true.
+    if (classes.length > 0 && classes.every((c) => typeof c === 'boolean')) {
+      byText.set('0', false).set('1', true);
+    }
+    this.byText = byText;
   }
 
   /**
