@@ -9,10 +9,15 @@ import {
   type Problem,
   type SelectionData,
 } from './evaluate.js';
-import { decodeNativeModel, encodeNativeModel, NativePredictor } from './native-model.js';
+import {
+  decodeNativeModel,
+  encodeNativeModel,
+  NativePredictor,
+  type NativeModelDocument,
+} from './native-model.js';
 import { createRng } from './random.js';
 import type { Params } from './candidates.js';
-import { kFolds } from './split.js';
+import { holdoutSplit, kFolds } from './split.js';
 
 /**
  * n rows of two numbers (one with missing values) and a category whose effect is strong, so that
@@ -211,5 +216,43 @@ describe('boosting rounds chosen on the mean validation curve', () => {
     expect(atCap.stopped).toBe(false);
     const short = evaluateCandidate(data, { algorithm: 'gbdt', params: capped, rowFraction: 1 });
     expect(short.rounds).toBe(atCap.rounds);
+  });
+});
+
+describe('the hold-out model', () => {
+  it('hands back the model it validated, the same as fitting the winner again', () => {
+    const { table, score } = rows(600, 6);
+    const signature: ModelSignature = { task: 'regression', target: 'y', inputs: [...INPUTS] };
+    const problem: Problem = { task: 'regression', objective: 'regression', nClasses: 0, y: score };
+    const fold = holdoutSplit(table.rowCount, null, 0, 0.2, 3);
+    const data: SelectionData = { table, signature, problem, folds: [fold], seed: 3 };
+    for (const [algorithm, params] of [
+      ['gbdt', PARAMS],
+      ['linear', { alpha: 1 }],
+    ] as const) {
+      const evaluation = evaluateCandidate(data, { algorithm, params, rowFraction: 1 });
+      const again = fitDocument(
+        takeRows(table, fold.train),
+        signature,
+        { ...problem, y: Float64Array.from(fold.train, (i) => score[i] as number) },
+        3,
+        algorithm,
+        params,
+        null,
+        evaluation.rounds,
+      ).doc;
+      expect(evaluation.model).toBeDefined();
+      expect(encodeNativeModel(evaluation.model as NativeModelDocument)).toEqual(
+        encodeNativeModel(again),
+      );
+    }
+    // Boosting stopped early: the model kept only the rounds validation chose.
+    const boosted = evaluateCandidate(data, { algorithm: 'gbdt', params: PARAMS, rowFraction: 1 });
+    expect((boosted.model?.model as { rounds: number }).rounds).toBe(boosted.rounds);
+    // Under cross-validation there is no one validated model to hand back.
+    const folds = selection(table, problem, signature);
+    expect(
+      evaluateCandidate(folds, { algorithm: 'linear', params: { alpha: 1 }, rowFraction: 1 }).model,
+    ).toBeUndefined();
   });
 });

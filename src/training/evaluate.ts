@@ -63,6 +63,11 @@ export interface Evaluation {
   readonly params: Record<string, ParamValue>;
   /** Boosting rounds chosen on the mean validation curve (boosted algorithms only). */
   readonly rounds: number | null;
+  /**
+   * With a hold-out split and all training rows, the model validated (boosted: cut to `rounds`):
+   * the artifact a 'folds' refit would fit again, byte for byte.
+   */
+  readonly model?: NativeModelDocument;
 }
 
 export function candidateDefinition(algorithm: string): CandidateDefinition {
@@ -307,7 +312,8 @@ export function evaluateCandidate(data: SelectionData, task: EvaluationTask): Ev
       : classificationMetrics(actual, values, k);
   const params = fittedParams;
   if (rounds !== null) params.rounds = rounds;
-  return { metrics, params, rounds };
+  const holdout = folds.length === 1 && task.rowFraction >= 1;
+  return { metrics, params, rounds, ...(holdout ? { model: docs[0] as NativeModelDocument } : {}) };
 }
 
 /** A fold bag: the average of a boosted candidate's fold models, and the members themselves. */

@@ -54,10 +54,10 @@ function scores(result: TrainResult): unknown[] {
 describe('search strategies', () => {
   it('grid search tries every combination of the grid values once, defaults first', () => {
     const space = gbdt.space('regression');
-    const configs = gridConfigs(space, gbdt.defaults('regression'));
+    const configs = gridConfigs(space, gbdt.defaults('regression', 1000));
     // 3 learning rates x 2 leaf counts x 4 depths x 2 child weights x 1 lambda x 1 subsample.
     expect(configs).toHaveLength(48);
-    expect(configs[0]).toEqual(gbdt.defaults('regression'));
+    expect(configs[0]).toEqual(gbdt.defaults('regression', 1000));
     const keys = new Set(configs.map((c) => JSON.stringify(c)));
     expect(keys.size).toBe(48);
     for (const lr of [0.03, 0.1, 0.3]) {
@@ -69,7 +69,7 @@ describe('search strategies', () => {
 
   it('random search is seeded: the same seed draws the same configurations, inside the space', () => {
     const space = gbdt.space('regression');
-    const defaults = gbdt.defaults('regression');
+    const defaults = gbdt.defaults('regression', 1000);
     const a = randomConfigs(space, defaults, 12, createRng(5));
     const b = randomConfigs(space, defaults, 12, createRng(5));
     const c = randomConfigs(space, defaults, 12, createRng(6));
@@ -85,6 +85,12 @@ describe('search strategies', () => {
     }
   });
 
+  it('grows the default boosted trees with the training rows', () => {
+    expect(gbdt.defaults('classification', 4000)).toMatchObject({ max_leaves: 31, max_depth: 6 });
+    expect(gbdt.defaults('classification', 80_000)).toMatchObject({ max_leaves: 63, max_depth: 8 });
+    expect(gbdt.defaults('regression', 600_000)).toMatchObject({ max_leaves: 127, max_depth: 10 });
+  });
+
   it('plans each algorithm at its defaults first, then interleaves the rest', () => {
     const plan = planCandidates(
       resolveCandidates(['logreg', 'gbdt']),
@@ -92,6 +98,7 @@ describe('search strategies', () => {
       'random',
       3,
       1,
+      800,
     );
     expect(plan.map((c) => c.name)).toEqual([
       'logistic_regression',

@@ -23,6 +23,7 @@ import type {
   SearchSpace,
 } from './candidates.js';
 import type { Evaluation } from './evaluate.js';
+import type { NativeModelDocument } from './native-model.js';
 import { createRng } from './random.js';
 import type { Executor } from './worker-pool.js';
 
@@ -182,7 +183,7 @@ export const DEFAULT_TRIALS = 10;
 /**
  * The candidates a strategy tries, interleaved across algorithms (defaults of each first), so
  * a budget that runs out cuts every algorithm's search alike.
- * @example planCandidates([CANDIDATES.gbdt], 'regression', 'random', 5, 7).length // 5
+ * @example planCandidates([CANDIDATES.gbdt], 'regression', 'random', 5, 7, 800).length // 5
  */
 export function planCandidates(
   definitions: readonly CandidateDefinition[],
@@ -190,9 +191,10 @@ export function planCandidates(
   strategy: SearchStrategy,
   trials: number,
   seed: number,
+  rows: number,
 ): CandidateConfig[] {
   const perAlgorithm = definitions.map((d, a) => {
-    const defaults = d.defaults(task);
+    const defaults = d.defaults(task, rows);
     const params =
       strategy === 'defaults'
         ? [defaults]
@@ -263,6 +265,8 @@ export interface SearchResult {
   readonly leaderboard: LeaderboardEntry[];
   /** The winner: the best at the largest row fraction evaluated. */
   readonly best: LeaderboardEntry;
+  /** The winner's validated model, when its evaluation handed one back (`Evaluation.model`). */
+  readonly bestModel: NativeModelDocument | null;
   /** Configurations in the plan. */
   readonly planned: number;
   /** Evaluations started (successive halving evaluates its survivors again, on more rows). */
@@ -292,6 +296,7 @@ export async function runSearch(
   const durations = new Map<string, number[]>();
   const leaderboard: LeaderboardEntry[] = [];
   let best: LeaderboardEntry | null = null;
+  let bestModel: NativeModelDocument | null = null;
   let launched = 0;
   let budgetExhausted = false;
   let total = 0;
@@ -321,6 +326,7 @@ export async function runSearch(
         launched++;
         const t0 = clock();
         let entry: LeaderboardEntry;
+        let model: NativeModelDocument | null = null;
         const base = {
           name: item.config.name,
           algorithm: item.config.algorithm,
@@ -334,6 +340,7 @@ export async function runSearch(
             rowFraction: item.rowFraction,
           });
           const ms = clock() - t0;
+          model = evaluation.model ?? null;
           entry = {
             ...base,
             params: evaluation.params,
@@ -353,7 +360,10 @@ export async function runSearch(
           };
         }
         results[index] = entry;
-        if (entry.error === undefined && (best === null || better(entry, best))) best = entry;
+        if (entry.error === undefined && (best === null || better(entry, best))) {
+          best = entry;
+          bestModel = model;
+        }
         options.onProgress?.({
           done: leaderboard.length + results.filter((r) => r !== undefined).length,
           total,
@@ -411,5 +421,12 @@ export async function runSearch(
     const reasons = leaderboard.map((e) => `${e.name}: ${e.error ?? 'no score'}`);
     throw new FerryError('FERRY_TRAINING_FAILED', `every candidate failed: ${reasons.join('; ')}`);
   }
-  return { leaderboard, best: winner, planned: plan.length, launched, budgetExhausted };
+  return {
+    leaderboard,
+    best: winner,
+    bestModel,
+    planned: plan.length,
+    launched,
+    budgetExhausted,
+  };
 }

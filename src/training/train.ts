@@ -71,6 +71,10 @@ export type GbdtSettings = Partial<
   >
 >;
 
+/**
+ * Boosting defaults, as the default search trains them on small data; from 50,000 training rows
+ * the trees are larger (`gbdtTreeSize` in candidates.ts).
+ */
 export const GBDT_DEFAULTS: Required<GbdtSettings> = {
   learningRate: 0.1,
   maxDepth: 6,
@@ -412,7 +416,8 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
   const selectionData: SelectionData = { table: selection, signature, problem, folds, seed };
   const strategy = options.search ?? 'defaults';
   const trials = options.trials ?? DEFAULT_TRIALS;
-  let plan = planCandidates(definitions, task, strategy, trials, seed);
+  const meanTrainRows = folds.reduce((s, f) => s + f.train.length, 0) / folds.length;
+  let plan = planCandidates(definitions, task, strategy, trials, seed, meanTrainRows);
   const overrides = gbdtOverrides(options.gbdt);
   if (Object.keys(overrides).length > 0) {
     plan = plan.map((c): CandidateConfig =>
@@ -429,7 +434,6 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
       `${options.timeBudgetMs === undefined ? '' : `, budget ${formatSeconds(options.timeBudgetMs)}`}` +
       `, selecting on ${metric}${workers > 0 ? ` (${workers} workers)` : ''}`,
   );
-  const meanTrainRows = folds.reduce((s, f) => s + f.train.length, 0) / folds.length;
   let outcome;
   let ranOn: 'workers' | 'in-process';
   try {
@@ -492,18 +496,22 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
     const all = crossValidate || refitMode === 'full';
     const fitRows = all ? null : (folds[0] as Fold).train;
     if (all) progress(`refitting ${best.name} on all ${m} selection rows`);
-    final = fitDocument(
-      fitRows === null ? selection : takeRows(selection, fitRows),
-      signature,
-      fitRows === null
-        ? problem
-        : { ...problem, y: Float64Array.from(fitRows, (i) => selectionY[i] as number) },
-      seed,
-      best.algorithm,
-      fitParams as Params,
-      null,
-      rounds,
-    ).doc;
+    // The hold-out's own model is the one validation fitted: reuse it rather than fit it again.
+    final =
+      !all && outcome.bestModel !== null
+        ? outcome.bestModel
+        : fitDocument(
+            fitRows === null ? selection : takeRows(selection, fitRows),
+            signature,
+            fitRows === null
+              ? problem
+              : { ...problem, y: Float64Array.from(fitRows, (i) => selectionY[i] as number) },
+            seed,
+            best.algorithm,
+            fitParams as Params,
+            null,
+            rounds,
+          ).doc;
     refit = { mode: all ? 'full' : 'folds', models: 1, rounds: rounds === null ? [] : [rounds] };
   }
 

@@ -12,7 +12,7 @@
 import { FerryError } from '../../errors/index.js';
 import type { Matrix } from '../preprocess.js';
 import { createRng } from '../random.js';
-import { FEATURE_STRIDE, HistogramBuilder, SLOT } from './histogram.js';
+import { HistogramBuilder, SLOT } from './histogram.js';
 import { outputsPerRow, sigmoid, type Objective } from './objective.js';
 
 export interface GbdtOptions {
@@ -143,6 +143,23 @@ export function binOf(thresholds: Float64Array, v: number): number {
   return lo;
 }
 
+/** Rows whose values set the bin bounds of a larger matrix (as LightGBM's 200,000). */
+export const BIN_SAMPLE_ROWS = 200_000;
+
+/** `k` of the rows 0..n-1, ascending, drawn by a fixed seed (selection sampling). */
+function sampleRows(n: number, k: number): Uint32Array {
+  const rand = createRng(0x5eed);
+  const out = new Uint32Array(k);
+  let needed = k;
+  for (let i = 0, j = 0; i < n && needed > 0; i++) {
+    if (rand() * (n - i) < needed) {
+      out[j++] = i;
+      needed--;
+    }
+  }
+  return out;
+}
+
 /** A matrix cut into quantile bins, shared by the tree learners (boosting, forests). */
 export interface BinnedMatrix {
   readonly rows: number;
@@ -156,19 +173,30 @@ export interface BinnedMatrix {
 }
 
 /**
- * Cuts every feature of a matrix into at most `maxBins` (≤ 255) quantile bins.
+ * Cuts every feature of a matrix into at most `maxBins` (≤ 255) quantile bins (quantiles of a
+ * sample of `BIN_SAMPLE_ROWS` rows when the matrix has more).
  * @example const binned = binMatrix(x, 255); // binned.byFeature[f * x.rows + i]
  */
 export function binMatrix(x: Matrix, maxBins: number): BinnedMatrix {
   const { data, rows: n, cols: nf } = x;
   const thresholds: Float64Array[] = [];
-  const column = new Float64Array(n);
+  // Bin bounds come from at most BIN_SAMPLE_ROWS rows, the same seeded sample for every feature:
+  // sorting a million values per feature cost more than 30 rounds of boosting.
+  const sampled = n > BIN_SAMPLE_ROWS ? sampleRows(n, BIN_SAMPLE_ROWS) : null;
+  const column = new Float64Array(sampled?.length ?? n);
   const byFeature = new Uint8Array(n * nf);
   for (let f = 0; f < nf; f++) {
     let m = 0;
-    for (let i = 0; i < n; i++) {
-      const v = data[i * nf + f] as number;
-      if (!Number.isNaN(v)) column[m++] = v;
+    if (sampled === null) {
+      for (let i = 0; i < n; i++) {
+        const v = data[i * nf + f] as number;
+        if (!Number.isNaN(v)) column[m++] = v;
+      }
+    } else {
+      for (let s = 0; s < sampled.length; s++) {
+        const v = data[(sampled[s] as number) * nf + f] as number;
+        if (!Number.isNaN(v)) column[m++] = v;
+      }
     }
     const t = featureThresholds(column.slice(0, m), maxBins);
     thresholds.push(t);
@@ -268,10 +296,14 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   // different features, so they do not wait on each other); the column-major ones make
   // partitioning rows by one feature cheap.
   const { thresholds, nBins, byFeature: binsByFeature } = binMatrix(x, maxBins);
-  const histograms = new HistogramBuilder(n, nf, options.threads);
-  const { bins, gh, idx, featureOrder } = histograms.space;
+  const histograms = new HistogramBuilder(n, nBins, options.threads);
+  const { bins, offsets, gh, idx, featureOrder } = histograms.space;
   for (let f = 0; f < nf; f++) {
-    for (let i = 0; i < n; i++) bins[i * nf + f] = binsByFeature[f * n + i] as number;
+    const missingSlot = nBins[f] as number;
+    for (let i = 0; i < n; i++) {
+      const b = binsByFeature[f * n + i] as number;
+      bins[i * nf + f] = b === MISSING_BIN ? missingSlot : b;
+    }
   }
   // Features the current tree may split on (all unless colsampleByTree < 1).
   const colsample = Math.min(1, Math.max(0, options.colsampleByTree ?? 1));
@@ -356,7 +388,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   const forest = new Forest();
   const tmp = new Uint32Array(n);
   const pool: Float64Array[] = [];
-  const histSize = nf * FEATURE_STRIDE;
+  const histSize = histograms.histSize;
   const takeHist = (): Float64Array => {
     const h = pool.pop();
     if (h === undefined) return new Float64Array(histSize);
@@ -388,9 +420,9 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
     let bestGain = gainFloor;
     for (let f = 0; f < nf; f++) {
       if (treeFeatures[f] === 0) continue;
-      const o = f * FEATURE_STRIDE;
+      const o = offsets[f] as number;
       const nb = nBins[f] as number;
-      const mo = o + MISSING_BIN * SLOT;
+      const mo = o + nb * SLOT;
       const mg = hist[mo] as number;
       const mh = hist[mo + 1] as number;
       const hasMissing = mh > noise;
@@ -535,16 +567,15 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
       leaf.hist = null;
       const v = (-leaf.g / (leaf.h + lambda)) * lr;
       forest.value[leaf.node] = v;
-      if (subsample >= 1) {
-        for (let p = leaf.start; p < leaf.end; p++) {
-          const r = idx[p] as number;
-          raw[r * k + output] = (raw[r * k + output] as number) + v;
-        }
+      for (let p = leaf.start; p < leaf.end; p++) {
+        const r = idx[p] as number;
+        raw[r * k + output] = (raw[r * k + output] as number) + v;
       }
     }
     if (subsample < 1) {
-      // Rows left out of this round's sample still need the tree's output.
-      for (let r = 0; r < n; r++) {
+      // Rows left out of this round's sample still need the tree's output: they walk the tree.
+      for (let o = 0; o < nOutside; o++) {
+        const r = outside[o] as number;
         let nd = root;
         while ((forest.feature[nd] as number) >= 0) {
           const b = binsByFeature[(forest.feature[nd] as number) * n + r] as number;
@@ -577,17 +608,23 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   const sample = new Uint32Array(n);
   for (let i = 0; i < n; i++) sample[i] = i;
   const sampleSize = subsample >= 1 ? n : Math.max(1, Math.round(n * subsample));
+  // The rows a round's sample leaves out, ascending.
+  const outside = new Uint32Array(subsample >= 1 ? 0 : n - sampleSize);
+  const nOutside = outside.length;
   for (let round = 0; round < maxRounds; round++) {
     computeGradients();
     if (subsample < 1) {
       // Selection sampling draws exactly sampleSize rows, already in ascending order.
       let needed = sampleSize;
-      for (let i = 0, j = 0; i < n && needed > 0; i++) {
+      let o = 0;
+      let i = 0;
+      for (let j = 0; i < n && needed > 0; i++) {
         if (rand() * (n - i) < needed) {
           sample[j++] = i;
           needed--;
-        }
+        } else outside[o++] = i;
       }
+      for (; i < n; i++) outside[o++] = i;
     }
     for (let c = 0; c < k; c++) {
       idx.set(sample.subarray(0, sampleSize));

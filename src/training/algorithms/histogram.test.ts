@@ -4,17 +4,16 @@ import { fitGbdt } from './gbdt.js';
 import {
   accumulateRows,
   chunkCount,
-  FEATURE_STRIDE,
   HistogramBuilder,
   startHistogramHelpers,
 } from './histogram.js';
 
-/** A builder over random bins and gradients, rows in a shuffled order. */
+/** A builder over random bins (40 per feature, slot 40 for missing), rows in a shuffled order. */
 function filledBuilder(rows: number, features: number, threads?: number): HistogramBuilder {
-  const builder = new HistogramBuilder(rows, features, threads);
+  const builder = new HistogramBuilder(rows, new Array<number>(features).fill(40), threads);
   const { bins, gh, idx } = builder.space;
   const rand = createRng(11);
-  for (let i = 0; i < bins.length; i++) bins[i] = rand() < 0.05 ? 255 : Math.floor(rand() * 40);
+  for (let i = 0; i < bins.length; i++) bins[i] = rand() < 0.05 ? 40 : Math.floor(rand() * 40);
   for (let r = 0; r < rows; r++) {
     gh[2 * r] = rand() * 2 - 1;
     gh[2 * r + 1] = rand() * 0.25;
@@ -41,7 +40,8 @@ describe('gradient histograms', () => {
       expect(chunked[j]).toBeCloseTo(direct[j] as number, 9);
     }
     // Bin 7 of feature 3 holds about 58,000 / 40 rows with hessians of mean 0.125.
-    expect(chunked[3 * FEATURE_STRIDE + 7 * 2 + 1]).toBeGreaterThan(120);
+    expect(builder.histSize).toBe(6 * 41 * 2);
+    expect(chunked[(builder.space.offsets[3] as number) + 7 * 2 + 1]).toBeGreaterThan(120);
     builder.close();
   });
 

@@ -20,8 +20,6 @@ import { spawnWorker } from '../spawn-worker.js';
 
 /** Doubles per histogram slot: gradient and hessian sums. */
 export const SLOT = 2;
-/** Slots per feature: 255 value bins and the missing bin. */
-export const FEATURE_STRIDE = 256 * SLOT;
 
 /** A leaf of fewer rows than twice this is summed in one piece. */
 const CHUNK_ROWS = 8192;
@@ -54,8 +52,17 @@ const CTRL_SIZE = CTRL.ack + MAX_HELPERS;
 export interface HistogramSpace {
   readonly rows: number;
   readonly features: number;
-  /** Row-major bins: feature f of row r at `r * features + f`. */
+  /**
+   * Row-major slots: feature f of row r at `r * features + f`, its value bin, or the feature's
+   * bin count for a missing value (the slot after its last value bin).
+   */
   readonly bins: Uint8Array;
+  /**
+   * Where each feature's slots start in a histogram (in doubles), and the histogram's size at
+   * index `features`: a feature with few distinct values takes few slots, so that zeroing,
+   * subtracting and scanning histograms cost what the data needs, not 256 slots per feature.
+   */
+  readonly offsets: Uint32Array;
   /** Gradient and hessian of row r at 2r and 2r + 1. */
   readonly gh: Float64Array;
   /** Row order: each leaf's rows are a contiguous range of it. */
@@ -72,6 +79,7 @@ export interface HistogramFitMessage {
   readonly rows: number;
   readonly features: number;
   readonly bins: SharedArrayBuffer;
+  readonly offsets: SharedArrayBuffer;
   readonly gh: SharedArrayBuffer;
   readonly idx: SharedArrayBuffer;
   readonly featureOrder: SharedArrayBuffer;
@@ -84,12 +92,12 @@ export interface HistogramFitMessage {
  */
 export function accumulateRows(
   hist: Float64Array,
-  space: Pick<HistogramSpace, 'bins' | 'gh' | 'idx' | 'featureOrder' | 'features'>,
+  space: Pick<HistogramSpace, 'bins' | 'offsets' | 'gh' | 'idx' | 'featureOrder' | 'features'>,
   start: number,
   end: number,
   active: number,
 ): void {
-  const { bins, gh, idx, featureOrder, features: nf } = space;
+  const { bins, offsets, gh, idx, featureOrder, features: nf } = space;
   if (active >= 0) {
     for (let p = start; p < end; p++) {
       const r = idx[p] as number;
@@ -98,7 +106,7 @@ export function accumulateRows(
       const base = r * nf;
       for (let a = 0; a < active; a++) {
         const f = featureOrder[a] as number;
-        const j = f * FEATURE_STRIDE + (bins[base + f] as number) * SLOT;
+        const j = (offsets[f] as number) + (bins[base + f] as number) * SLOT;
         hist[j] = (hist[j] as number) + gr;
         hist[j + 1] = (hist[j + 1] as number) + hr;
       }
@@ -110,8 +118,8 @@ export function accumulateRows(
     const gr = gh[2 * r] as number;
     const hr = gh[2 * r + 1] as number;
     const base = r * nf;
-    for (let f = 0, o = 0; f < nf; f++, o += FEATURE_STRIDE) {
-      const j = o + (bins[base + f] as number) * SLOT;
+    for (let f = 0; f < nf; f++) {
+      const j = (offsets[f] as number) + (bins[base + f] as number) * SLOT;
       hist[j] = (hist[j] as number) + gr;
       hist[j + 1] = (hist[j + 1] as number) + hr;
     }
@@ -225,14 +233,21 @@ export class HistogramBuilder {
   private readonly pool: Pool | null;
   private readonly fit: number;
 
-  constructor(rows: number, features: number, threads?: number) {
-    this.histSize = features * FEATURE_STRIDE;
+  /** `binCounts`: value bins per feature (each feature also gets a slot for missing values). */
+  constructor(rows: number, binCounts: readonly number[], threads?: number) {
+    const features = binCounts.length;
+    const offsets = new Uint32Array(new SharedArrayBuffer(4 * (features + 1)));
+    for (let f = 0; f < features; f++) {
+      offsets[f + 1] = (offsets[f] as number) + ((binCounts[f] as number) + 1) * SLOT;
+    }
+    this.histSize = offsets[features] as number;
     const useHelpers = (threads === undefined || threads > 1) && rows >= THREADED_MIN_ROWS;
     this.pool = useHelpers ? startPool() : null;
     this.fit = ++fits;
     const chunks = chunkCount(rows);
     const buffers = {
       bins: shared(rows * features),
+      offsets: offsets.buffer as SharedArrayBuffer,
       gh: shared(rows * 16),
       idx: shared(rows * 4),
       featureOrder: shared(features * 4),
@@ -242,6 +257,7 @@ export class HistogramBuilder {
       rows,
       features,
       bins: new Uint8Array(buffers.bins, 0, rows * features),
+      offsets,
       gh: new Float64Array(buffers.gh, 0, rows * 2),
       idx: new Uint32Array(buffers.idx, 0, rows),
       featureOrder: new Uint32Array(buffers.featureOrder, 0, features),
@@ -339,6 +355,7 @@ export function helperLoop(
       rows: m.rows,
       features: m.features,
       bins: new Uint8Array(m.bins, 0, m.rows * m.features),
+      offsets: new Uint32Array(m.offsets, 0, m.features + 1),
       gh: new Float64Array(m.gh, 0, m.rows * 2),
       idx: new Uint32Array(m.idx, 0, m.rows),
       featureOrder: new Uint32Array(m.featureOrder, 0, m.features),

@@ -10,6 +10,11 @@ export interface LbfgsOptions {
   readonly maxIterations?: number;
   /** Stop when the largest gradient component falls below this (default 1e-6). */
   readonly gradientTolerance?: number;
+  /**
+   * Stop when a step lowers the objective by less than this share of it (default 1e-9, about
+   * scipy's L-BFGS-B `factr` of 1e7): further steps move predictions by less than they matter.
+   */
+  readonly functionTolerance?: number;
   /** History pairs kept (default 10). */
   readonly memory?: number;
 }
@@ -44,6 +49,7 @@ export function minimizeLbfgs(
 ): LbfgsResult {
   const maxIterations = options.maxIterations ?? 500;
   const tol = options.gradientTolerance ?? 1e-6;
+  const ftol = options.functionTolerance ?? 1e-9;
   const m = options.memory ?? 10;
   const n = initial.length;
   const w = Float64Array.from(initial);
@@ -124,7 +130,7 @@ export function minimizeLbfgs(
     w.set(wNew);
     g.set(gNew);
     f = fNew;
-    converged = maxAbs(g) < tol || decrease <= 1e-14 * Math.max(1, Math.abs(f));
+    converged = maxAbs(g) < tol || decrease <= ftol * Math.max(1, Math.abs(f));
   }
   return { weights: w, value: f, iterations, converged };
 }
