@@ -25,13 +25,8 @@ import type { JsonObject, JsonValue } from '../core/json.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { FerryError, toFerryError } from '../errors/index.js';
 import type { BatchOutcome, EventBus, EventMessage, Subscription } from '../events/event-bus.js';
+import { runOneByOne } from '../events/one-by-one.js';
 import type { FeatureStore, IngestResult } from './feature-store.js';
-
-/**
- * Failures in a row, of messages tried alone, after which the cause is taken to be shared (a store
- * down, not the messages' content) and the rest of the batch comes again untried.
- */
-const TRANSIENT_AFTER = 3;
 
 /** The subject a feature set's events are published to. */
 export function ingestSubject(featureSet: string): string {
@@ -202,41 +197,19 @@ function batchHandler(
       }
     };
 
-    const retry: { message: EventMessage; error: unknown }[] = [];
-    // Each message on its own, so that one message's failure costs no other message its events:
-    // refused ones are dead-lettered, those failing server-side come again (dead-lettered by us,
-    // with their code, at their last delivery). After TRANSIENT_AFTER failures in a row the cause
-    // is taken to be shared (a store down): the rest come again untried, except those at their
-    // last delivery, which always get their own try.
+    let retry: { message: EventMessage; error: unknown }[] = [];
+    // Each message on its own (`one-by-one.ts`): one message's failure costs no other its events.
     const oneByOne = async (part: readonly Received[]): Promise<void> => {
-      let streak = 0;
-      let shared: unknown;
-      for (const r of part) {
-        const last = r.message.deliveries >= maxDeliver;
-        if (streak >= TRANSIENT_AFTER && !last) {
-          retry.push({ message: r.message, error: shared });
-          continue;
-        }
-        try {
-          await ingest([r]);
-          streak = 0;
-        } catch (error) {
-          if (isRefusal(error)) {
-            refuse([r], error);
-            streak = 0;
-            continue;
-          }
-          if (last) {
-            const failure = toFerryError(error);
-            dead.push(letter(r.message, r.message.data, `${failure.code}: ${failure.message}`));
-            count('failed', r.events.length);
-          } else {
-            retry.push({ message: r.message, error });
-          }
-          streak++;
-          shared = error;
-        }
-      }
+      retry = await runOneByOne(part, maxDeliver, {
+        run: (r) => ingest([r]),
+        isRefusal,
+        refused: (r, error) => refuse([r], error as FerryError),
+        lastFailure: (r, error) => {
+          const failure = toFerryError(error);
+          dead.push(letter(r.message, r.message.data, `${failure.code}: ${failure.message}`));
+          count('failed', r.events.length);
+        },
+      });
     };
 
     if (received.length === 1) {

@@ -30,6 +30,7 @@ import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Scalar } from '../../core/table.js';
 import { FerryError, toFerryError, type ErrorCode } from '../../errors/index.js';
 import type { BatchOutcome, EventBus, EventMessage, Subscription } from '../../events/event-bus.js';
+import { runOneByOne } from '../../events/one-by-one.js';
 import type { ServedEndpoint } from '../graph/endpoint.js';
 
 /** Where the poison messages of an endpoint's stream go. */
@@ -41,12 +42,6 @@ export function endpointDeadLetterSubject(endpoint: string): string {
 export function endpointGroup(endpoint: string): string {
   return `ferry-endpoint-${endpoint}`;
 }
-
-/**
- * Failures in a row, of messages tried alone, after which the cause is taken to be shared (a store
- * down, not the messages' content) and the rest of the batch comes again untried.
- */
-const TRANSIENT_AFTER = 3;
 
 /**
  * What became of the records of a streamed message: answered, or dead-lettered (a malformed
@@ -224,42 +219,24 @@ function batchHandler(
     }
 
     const answers: Answer[] = [];
-    const retry: { message: EventMessage; error: unknown }[] = [];
-    // Each message on its own, so that one message's failure costs no other message its answer:
-    // refused ones are dead-lettered, those failing server-side come again (dead-lettered by us,
-    // with their code, at their last delivery). After TRANSIENT_AFTER failures in a row the
-    // cause is taken to be shared (a store down): the rest come again untried, except those at
-    // their last delivery, which always get their own try.
+    let retry: { message: EventMessage; error: unknown }[] = [];
+    // Each message on its own (`one-by-one.ts`): one message's failure costs no other its answer.
+    const deadLetter = (request: Request, error: unknown): void => {
+      const failure = toFerryError(error);
+      dead.push({
+        letter: letter(request.message, failure.code, failure.message),
+        records: request.records.length,
+      });
+    };
     const oneByOne = async (part: readonly Request[]): Promise<void> => {
-      let streak = 0;
-      let shared: unknown;
-      for (const request of part) {
-        const last = request.message.deliveries >= maxDeliver;
-        if (streak >= TRANSIENT_AFTER && !last) {
-          retry.push({ message: request.message, error: shared });
-          continue;
-        }
-        try {
+      retry = await runOneByOne(part, maxDeliver, {
+        run: async (request) => {
           answers.push(...(await answer([request])));
-          streak = 0;
-        } catch (error) {
-          if (isRefusal(error) || last) {
-            const failure = toFerryError(error);
-            dead.push({
-              letter: letter(request.message, failure.code, failure.message),
-              records: request.records.length,
-            });
-          } else {
-            retry.push({ message: request.message, error });
-          }
-          if (isRefusal(error)) {
-            streak = 0;
-          } else {
-            streak++;
-            shared = error;
-          }
-        }
-      }
+        },
+        isRefusal,
+        refused: deadLetter,
+        lastFailure: deadLetter,
+      });
     };
     try {
       // An output step publishes each record with the request id: one call per message keeps it.
