@@ -1,8 +1,9 @@
 /**
- * Quality against a reference: Ferry's trainModel versus XGBoost (WebAssembly build, default
- * parameters of ml-xgboost: 200 rounds, depth 5, eta 0.1, subsample 0.5) on two public data sets
- * shipped by vega-datasets, same seeded 75/25 split, scored on the held-out quarter. Scores are
- * printed so the figures stay visible.
+ * Quality against a reference, as a gate CI can run: Ferry's trainModel versus XGBoost
+ * (WebAssembly build, default parameters of ml-xgboost: 200 rounds, depth 5, eta 0.1, subsample
+ * 0.5) on two public data sets shipped by vega-datasets, same seeded 75/25 split, scored on the
+ * held-out quarter. Scores are printed so the figures stay visible. The comparison the issue asks
+ * for, with XGBoost 1.7's own defaults on ten data sets, is `bench/quality` (docs/models.md).
  *
  * Known gap, stated rather than hidden: on cars (299 training rows) the brief asked for an RMSE
  * within 1% of XGBoost's. One split is too noisy to judge that (XGBoost's own seed moves its

@@ -525,6 +525,14 @@ const CASES: Case[] = [
       expect(result.validation.rows).toBe(N - 12);
     },
   },
+  {
+    name: 'a string target with empty values (missing, as in features)',
+    data: () => frame({ x, y: y.map((v, i) => (i % 10 === 0 ? '' : v === 1 ? 'yes' : 'no')) }),
+    check: (result, messages) => {
+      expect(messages.some((m) => m.includes(`dropped 12 of ${N} rows`))).toBe(true);
+      expect(result.signature.classes).toEqual(['no', 'yes']);
+    },
+  },
 ];
 
 const ALGORITHMS = ['linear', 'gbdt', 'rf', 'tree'] as const;
