@@ -45,7 +45,7 @@
  *
  * `npm run bench -- quality`, or `FERRY_QUALITY_DATASETS=cars,wine npx tsx bench/quality.bench.ts`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -736,6 +736,13 @@ await runBench(
   'quality',
   "model quality of Ferry's selected model against XGBoost with default parameters",
   async (reporter) => {
+    // Without XGBoost there is nothing to compare with: say how to get it rather than fail on
+    // every split.
+    if (spawnSync(PYTHON, ['-c', 'import xgboost'], { stdio: 'ignore' }).status !== 0) {
+      throw new Error(
+        `XGBoost not found (${PYTHON} -c 'import xgboost' failed): apt-get install -y python3-xgboost`,
+      );
+    }
     const datasets = selectedDatasets();
     const seeds = parseSeeds(process.env.FERRY_QUALITY_SEEDS);
     const options = trainOptionsFromEnv();
