@@ -57,6 +57,8 @@ export interface FitInput {
   readonly validation: { readonly x: Matrix; readonly y: Float64Array } | null;
   /** Fixed boosting rounds (the refit of a winner), else early stopping decides. */
   readonly rounds: number | null;
+  /** Boosting only: called after every round, for progress on long fits. */
+  readonly onRound?: (round: number, validationLoss: number | null) => void;
 }
 
 export interface CandidateDefinition {
@@ -152,7 +154,7 @@ const gbdt: CandidateDefinition = {
     subsample: 0.8,
     colsample_bytree: 1,
   }),
-  fit({ x, y, validation, rounds }, problem, params) {
+  fit({ x, y, validation, rounds, onRound }, problem, params) {
     const learningRate = num(params, 'learning_rate');
     const result = fitGbdt(x, y, {
       objective: problem.objective,
@@ -168,6 +170,7 @@ const gbdt: CandidateDefinition = {
       earlyStoppingRounds: optionalNum(params, 'early_stopping_rounds') ?? 20,
       maxRounds: rounds ?? optionalNum(params, 'max_rounds') ?? maxRoundsFor(learningRate),
       ...(validation === null ? {} : { validation, keepAllRounds: true }),
+      ...(onRound === undefined ? {} : { onRound }),
     });
     const model: GbdtModel = result.model;
     return {

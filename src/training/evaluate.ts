@@ -70,6 +70,25 @@ export interface Evaluation {
   readonly model?: NativeModelDocument;
 }
 
+/** Where a long fit is: fit `fit` of `fits` (folds, or 1), its boosting round and validation loss. */
+export interface FitProgress {
+  readonly fit: number;
+  readonly fits: number;
+  readonly round: number;
+  readonly loss: number | null;
+}
+
+/** Told of every boosting round of the fits of one evaluation (or fold bag). */
+export type FitObserver = (progress: FitProgress) => void;
+
+function roundsOf(
+  observe: FitObserver | undefined,
+  fit: number,
+  fits: number,
+): ((round: number, loss: number | null) => void) | undefined {
+  return observe === undefined ? undefined : (round, loss) => observe({ fit, fits, round, loss });
+}
+
 export function candidateDefinition(algorithm: string): CandidateDefinition {
   const definition = CANDIDATES[algorithm];
   if (definition === undefined) throw new Error(`unknown algorithm '${algorithm}'`);
@@ -116,6 +135,7 @@ export function fitDocument(
   params: Params,
   validation: { table: Table; y: Float64Array } | null,
   rounds: number | null,
+  onRound?: (round: number, validationLoss: number | null) => void,
 ): {
   doc: NativeModelDocument;
   validationLoss: readonly number[];
@@ -139,6 +159,7 @@ export function fitDocument(
           ? null
           : { x: transform(preprocess, validation.table), y: validation.y },
       rounds,
+      ...(onRound === undefined ? {} : { onRound }),
     },
     { objective, nClasses, seed },
     params,
@@ -256,7 +277,11 @@ function subsampleRows(rows: Uint32Array, fraction: number, seed: number): Uint3
  * boosting all folds in lockstep would give; the price is refitting the short folds.
  * @example const { metrics } = evaluateCandidate(data, { algorithm: 'gbdt', params, rowFraction: 1 });
  */
-export function evaluateCandidate(data: SelectionData, task: EvaluationTask): Evaluation {
+export function evaluateCandidate(
+  data: SelectionData,
+  task: EvaluationTask,
+  observe?: FitObserver,
+): Evaluation {
   const { table, signature, problem, folds, seed } = data;
   const definition = candidateDefinition(task.algorithm);
   const inputs = folds.map((fold, f) => {
@@ -277,6 +302,7 @@ export function evaluateCandidate(data: SelectionData, task: EvaluationTask): Ev
       params,
       { table: input.valid, y: input.validProblem.y },
       null,
+      roundsOf(observe, f + 1, folds.length),
     );
   };
   const fitted = folds.map((_, f) => fitFold(f, task.params));
@@ -340,7 +366,12 @@ export interface FoldBag {
  * small leak into early stopping only. Deterministic for its inputs.
  * @example const { doc, rounds } = fitFoldBag(data, 'gbdt', params);
  */
-export function fitFoldBag(data: SelectionData, algorithm: string, params: Params): FoldBag {
+export function fitFoldBag(
+  data: SelectionData,
+  algorithm: string,
+  params: Params,
+  observe?: FitObserver,
+): FoldBag {
   const { table, signature, problem, folds, seed } = data;
   const definition = candidateDefinition(algorithm);
   if (!definition.boosted) {
@@ -351,7 +382,8 @@ export function fitFoldBag(data: SelectionData, algorithm: string, params: Param
   }
   const preprocess = fitPreprocess(table, signature, problem, definition);
   const { objective, nClasses } = problem;
-  const models = folds.map((fold) => {
+  const models = folds.map((fold, f) => {
+    const onRound = roundsOf(observe, f + 1, folds.length);
     const output = definition.fit(
       {
         x: transform(preprocess, takeRows(table, fold.train)),
@@ -361,6 +393,7 @@ export function fitFoldBag(data: SelectionData, algorithm: string, params: Param
           y: subProblem(problem, fold.valid).y,
         },
         rounds: null,
+        ...(onRound === undefined ? {} : { onRound }),
       },
       { objective, nClasses, seed },
       params,

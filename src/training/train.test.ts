@@ -194,6 +194,26 @@ describe('trainModel', () => {
     ).rejects.toThrow(expect.objectContaining({ code: 'FERRY_ARGUMENT_INVALID' }));
   });
 
+  it('says where a long boosting fit is, every 5 s of its clock, in this thread', async () => {
+    // Each reading of this clock is a second later: boosting rounds read it, so lines come often.
+    let now = 0;
+    const messages: string[] = [];
+    await trainModel(interactionTable(600, 3), {
+      target: 'y',
+      seed: 1,
+      models: ['gbdt'],
+      clock: () => (now += 1000),
+      onProgress: (m) => messages.push(m),
+    });
+    const rounds = messages.filter((m) =>
+      /^ {2}gbdt: fit \d\/5, round \d+, validation loss \d/.test(m),
+    );
+    expect(rounds.length).toBeGreaterThan(3);
+    expect(messages.some((m) => m.startsWith('  gbdt (fold bag): fit '))).toBe(true);
+    // Never two heartbeats closer than 5 s of the clock: at most one per 5 readings.
+    expect(rounds.length).toBeLessThan(now / 1000 / 5 + 1);
+  });
+
   it('trains a regression with a high R² and reports RMSE, MAE and R²', async () => {
     const rand = createRng(7);
     const x = Array.from({ length: 800 }, () => rand() * 4);

@@ -31,6 +31,7 @@ import {
   candidateDefinition,
   fitDocument,
   fitFoldBag,
+  type FitObserver,
   type Problem,
   type SelectionData,
 } from './evaluate.js';
@@ -222,6 +223,9 @@ export interface TrainResult {
   /** The native model (JSON bytes, see `native-model.ts`). */
   readonly artifact: Uint8Array;
 }
+
+/** Milliseconds between progress lines of a long fit (boosting rounds). */
+const HEARTBEAT_MS = 5000;
 
 /** More labels than this are refused: such a target is almost surely a quantity. */
 const MAX_CLASSES = 200;
@@ -426,8 +430,27 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
   }
   const workers =
     options.workers ?? (strategy === 'defaults' ? 0 : Math.min(4, availableParallelism()));
+  // Long fits in this thread say where they are every HEARTBEAT_MS (boosting rounds).
+  const clock = options.clock ?? ((): number => performance.now());
+  const started = clock();
+  let lastShown = started;
+  const names = new Map(plan.map((c) => [c.params, c.name] as const));
+  const heartbeat =
+    (name: string): FitObserver =>
+    (p) => {
+      const now = clock();
+      if (now - lastShown < HEARTBEAT_MS) return;
+      lastShown = now;
+      const fit = p.fits > 1 ? `fit ${p.fit}/${p.fits}, ` : '';
+      const loss = p.loss === null ? '' : `, validation loss ${p.loss.toFixed(4)}`;
+      progress(`  ${name}: ${fit}round ${p.round}${loss} (${formatSeconds(now - started)})`);
+    };
   const executor: Executor =
-    workers > 0 ? workerExecutor(selectionData, workers) : inProcessExecutor(selectionData);
+    workers > 0
+      ? workerExecutor(selectionData, workers)
+      : inProcessExecutor(selectionData, (task, p) =>
+          heartbeat(names.get(task.params) ?? task.algorithm)(p),
+        );
   const metric = keys[0]?.[0] ?? '';
   progress(
     `search: ${strategy} over ${definitions.map((d) => d.id).join(', ')}, ${plan.length} configurations` +
@@ -460,6 +483,7 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
         progress(
           `candidate ${p.done}/${p.total} ${e.name}: ${shown} (${e.seconds.toFixed(2)} s${rows})${bestShown}${left}`,
         );
+        lastShown = clock();
         options.onSearchProgress?.(p);
       },
     });
@@ -485,12 +509,16 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
   if (bag) {
     // Fold bagging: each fold's model early-stops on its own held-out rows; no round count
     // chosen on smaller models is carried over to a model of all rows.
-    const bagged = fitFoldBag(selectionData, best.algorithm, fitParams as Params);
+    progress(`averaging the ${folds.length} fold models of ${best.name}`);
+    const bagged = fitFoldBag(
+      selectionData,
+      best.algorithm,
+      fitParams as Params,
+      heartbeat(`${best.name} (fold bag)`),
+    );
     final = bagged.doc;
     refit = { mode: 'folds', models: folds.length, rounds: bagged.rounds };
-    progress(
-      `averaging the ${folds.length} fold models of ${best.name} (rounds ${bagged.rounds.join(', ')})`,
-    );
+    progress(`fold models of ${best.name}: rounds ${bagged.rounds.join(', ')}`);
   } else {
     // Refit the winner: the rounds validation chose are fixed, nothing is early-stopped again.
     const all = crossValidate || refitMode === 'full';
@@ -511,6 +539,7 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
             fitParams as Params,
             null,
             rounds,
+            (round) => heartbeat(`${best.name} (refit)`)({ fit: 1, fits: 1, round, loss: null }),
           ).doc;
     refit = { mode: all ? 'full' : 'folds', models: 1, rounds: rounds === null ? [] : [rounds] };
   }

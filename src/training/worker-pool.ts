@@ -13,6 +13,7 @@ import type { ModelSignature } from '../core/model.js';
 import type { ColumnType, Scalar, Table } from '../core/table.js';
 import {
   evaluateCandidate,
+  type FitProgress,
   type Evaluation,
   type EvaluationTask,
   type SelectionData,
@@ -29,8 +30,14 @@ export interface Executor {
   close(): Promise<void>;
 }
 
-/** Evaluates on the calling thread, one candidate at a time. */
-export function inProcessExecutor(data: SelectionData): Executor {
+/**
+ * Evaluates on the calling thread, one candidate at a time; `observe` hears every boosting round
+ * (worker threads report only finished candidates).
+ */
+export function inProcessExecutor(
+  data: SelectionData,
+  observe?: (task: EvaluationTask, progress: FitProgress) => void,
+): Executor {
   return {
     parallelism: 1,
     kind: () => 'in-process',
@@ -39,7 +46,13 @@ export function inProcessExecutor(data: SelectionData): Executor {
       return new Promise((resolve, reject) =>
         setImmediate(() => {
           try {
-            resolve(evaluateCandidate(data, task));
+            resolve(
+              evaluateCandidate(
+                data,
+                task,
+                observe === undefined ? undefined : (progress) => observe(task, progress),
+              ),
+            );
           } catch (error) {
             reject(error instanceof Error ? error : new Error(String(error)));
           }

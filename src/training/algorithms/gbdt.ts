@@ -48,6 +48,8 @@ export interface GbdtOptions {
    * share it with helper threads (`histogram.ts`). The model is the same either way.
    */
   readonly threads?: number;
+  /** Called after every boosting round with its validation loss (null without validation). */
+  readonly onRound?: (round: number, validationLoss: number | null) => void;
 }
 
 export interface GbdtModel {
@@ -631,9 +633,11 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
       growTree(grad.subarray(c * n, c * n + n), hess.subarray(c * n, c * n + n), sampleSize, c);
     }
     rounds = round + 1;
-    if (validation !== undefined && nv > 0) {
+    if (validation === undefined || nv === 0) options.onRound?.(rounds, null);
+    else {
       const loss = lossOf(objective, valRaw, validation.y, k);
       validationLoss.push(loss);
+      options.onRound?.(rounds, loss);
       if (bestRound < 0 || improvesOn(loss, bestLoss)) {
         bestLoss = loss;
         bestRound = round;
