@@ -59,6 +59,8 @@ export interface FitInput {
   readonly rounds: number | null;
   /** Boosting only: called after every round, for progress on long fits. */
   readonly onRound?: (round: number, validationLoss: number | null) => void;
+  /** Boosting only: no round starts after this `Date.now()` time (a time budget). */
+  readonly stopAt?: number;
 }
 
 export interface CandidateDefinition {
@@ -154,7 +156,7 @@ const gbdt: CandidateDefinition = {
     subsample: 0.8,
     colsample_bytree: 1,
   }),
-  fit({ x, y, validation, rounds, onRound }, problem, params) {
+  fit({ x, y, validation, rounds, onRound, stopAt }, problem, params) {
     const learningRate = num(params, 'learning_rate');
     const result = fitGbdt(x, y, {
       objective: problem.objective,
@@ -171,6 +173,7 @@ const gbdt: CandidateDefinition = {
       maxRounds: rounds ?? optionalNum(params, 'max_rounds') ?? maxRoundsFor(learningRate),
       ...(validation === null ? {} : { validation, keepAllRounds: true }),
       ...(onRound === undefined ? {} : { onRound }),
+      ...(stopAt === undefined ? {} : { stopAt }),
     });
     const model: GbdtModel = result.model;
     return {

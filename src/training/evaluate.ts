@@ -18,6 +18,7 @@ import type { Objective } from './algorithms/objective.js';
 import {
   CANDIDATES,
   type CandidateDefinition,
+  type FitInput,
   type ParamValue,
   type Params,
 } from './candidates.js';
@@ -54,6 +55,11 @@ export interface EvaluationTask {
   readonly params: Params;
   /** Share of each fold's training rows fitted on (successive halving); 1 for all. */
   readonly rowFraction: number;
+  /**
+   * With a time budget: boosting starts no round after this `Date.now()` time (wall clock, so
+   * that worker threads share it); the folds keep the rounds they reached.
+   */
+  readonly stopAt?: number;
 }
 
 export interface Evaluation {
@@ -135,7 +141,7 @@ export function fitDocument(
   params: Params,
   validation: { table: Table; y: Float64Array } | null,
   rounds: number | null,
-  onRound?: (round: number, validationLoss: number | null) => void,
+  during: Pick<FitInput, 'onRound' | 'stopAt'> = {},
 ): {
   doc: NativeModelDocument;
   validationLoss: readonly number[];
@@ -159,7 +165,7 @@ export function fitDocument(
           ? null
           : { x: transform(preprocess, validation.table), y: validation.y },
       rounds,
-      ...(onRound === undefined ? {} : { onRound }),
+      ...during,
     },
     { objective, nClasses, seed },
     params,
@@ -302,7 +308,10 @@ export function evaluateCandidate(
       params,
       { table: input.valid, y: input.validProblem.y },
       null,
-      roundsOf(observe, f + 1, folds.length),
+      {
+        ...(observe === undefined ? {} : { onRound: roundsOf(observe, f + 1, folds.length) }),
+        ...(task.stopAt === undefined ? {} : { stopAt: task.stopAt }),
+      },
     );
   };
   const fitted = folds.map((_, f) => fitFold(f, task.params));

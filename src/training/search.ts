@@ -300,6 +300,16 @@ export async function runSearch(
   let launched = 0;
   let budgetExhausted = false;
   let total = 0;
+  // Boosting inside a candidate stops at the budget too, on the wall clock worker threads share;
+  // a model's defaults, which launch whatever the budget, get at least an equal share of it.
+  const budgetEnd = budget === undefined ? undefined : Date.now() + budget;
+  const models = new Set(plan.map((c) => c.algorithm)).size;
+  const stopAt = (mandatory: boolean): number | undefined =>
+    budgetEnd === undefined || budget === undefined
+      ? undefined
+      : mandatory
+        ? Math.max(budgetEnd, Date.now() + budget / models)
+        : budgetEnd;
 
   const fits = (algorithm: string): boolean => {
     if (budget === undefined) return true;
@@ -334,10 +344,12 @@ export async function runSearch(
           rowFraction: item.rowFraction,
         };
         try {
+          const until = stopAt(item.config.mandatory);
           const evaluation: Evaluation = await executor.run({
             algorithm: item.config.algorithm,
             params: item.config.params,
             rowFraction: item.rowFraction,
+            ...(until === undefined ? {} : { stopAt: until }),
           });
           const ms = clock() - t0;
           model = evaluation.model ?? null;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Column, Table } from '../core/table.js';
 import { decodeNativeModel } from './native-model.js';
 import { createRng } from './random.js';
-import { CROSS_VALIDATION_MAX_ROWS, inferTask, trainModel } from './train.js';
+import { CROSS_VALIDATION_MAX_ROWS, inferTask, trainModel, type TrainResult } from './train.js';
 
 function table(columns: Column[]): Table {
   return { columns, rowCount: columns[0]?.values.length ?? 0 };
@@ -212,6 +212,23 @@ describe('trainModel', () => {
     expect(messages.some((m) => m.startsWith('  gbdt (fold bag): fit '))).toBe(true);
     // Never two heartbeats closer than 5 s of the clock: at most one per 5 readings.
     expect(rounds.length).toBeLessThan(now / 1000 / 5 + 1);
+  });
+
+  it('stops boosting at the time budget, as well as launching candidates', async () => {
+    const data = interactionTable(3000, 4);
+    const free = await trainModel(data, { target: 'y', seed: 1, models: ['gbdt'], cv: 1 });
+    const budgeted = await trainModel(data, {
+      target: 'y',
+      seed: 1,
+      models: ['gbdt'],
+      cv: 1,
+      timeBudgetMs: 1,
+    });
+    const rounds = (r: TrainResult): number => Number(r.candidates[0]?.params.rounds);
+    expect(rounds(free)).toBeGreaterThan(20);
+    // One millisecond: the first round ends past it, and no other starts.
+    expect(rounds(budgeted)).toBeLessThanOrEqual(2);
+    expect(budgeted.refit.rounds).toEqual([rounds(budgeted)]);
   });
 
   it('trains a regression with a high R² and reports RMSE, MAE and R²', async () => {

@@ -539,7 +539,10 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
             fitParams as Params,
             null,
             rounds,
-            (round) => heartbeat(`${best.name} (refit)`)({ fit: 1, fits: 1, round, loss: null }),
+            {
+              onRound: (round) =>
+                heartbeat(`${best.name} (refit)`)({ fit: 1, fits: 1, round, loss: null }),
+            },
           ).doc;
     refit = { mode: all ? 'full' : 'folds', models: 1, rounds: rounds === null ? [] : [rounds] };
   }

@@ -30,6 +30,17 @@ function xorLabels(x: M): Float64Array {
 }
 
 describe('gradient boosting', () => {
+  it('starts no round past its stop time, keeping the rounds it made', () => {
+    const x = uniform(2000, 4, 3);
+    const y = xorLabels(x);
+    const full = fitGbdt(x, y, { objective: 'binary', maxRounds: 40 });
+    const cut = fitGbdt(x, y, { objective: 'binary', maxRounds: 40, stopAt: Date.now() - 1 });
+    expect(full.model.rounds).toBe(40);
+    expect(cut.model.rounds).toBe(1);
+    // The one round made is the first round of the full fit.
+    expect(cut.model.value).toEqual(truncateForest(full.model, 1).value);
+  });
+
   it('learns an XOR target that logistic regression cannot', () => {
     const x = uniform(6000, 4, 1);
     const y = xorLabels(x);

@@ -48,6 +48,11 @@ export interface GbdtOptions {
    * share it with helper threads (`histogram.ts`). The model is the same either way.
    */
   readonly threads?: number;
+  /**
+   * Wall-clock time (`Date.now()` milliseconds) after which no further round starts, as with a
+   * time budget; the rounds so far are kept (cut to the best validation round, as usual).
+   */
+  readonly stopAt?: number;
   /** Called after every boosting round with its validation loss (null without validation). */
   readonly onRound?: (round: number, validationLoss: number | null) => void;
 }
@@ -643,6 +648,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
         bestRound = round;
       } else if (round - bestRound >= patience) break;
     }
+    if (options.stopAt !== undefined && Date.now() >= options.stopAt) break;
   }
   histograms.close();
   const bestRounds = validation !== undefined && nv > 0 && bestRound >= 0 ? bestRound + 1 : rounds;
