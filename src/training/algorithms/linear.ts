@@ -105,6 +105,41 @@ export function fitRidge(x: Matrix, y: Float64Array, options: RidgeOptions = {})
   };
 }
 
+/** A matrix's rows as their non-zero entries: row i is `cols`/`vals` from `start[i]` to `start[i + 1]`. */
+interface SparseRows {
+  readonly start: Uint32Array;
+  readonly cols: Uint32Array;
+  readonly vals: Float64Array;
+}
+
+/**
+ * The non-zero entries of a matrix by row, or null when more than half are non-zero. One-hot
+ * columns make most entries of a linear model's matrix zero, and a zero adds nothing to a dot
+ * product or a gradient: leaving them out gives bit-identical sums for a fraction of the work.
+ */
+function sparseRows(x: Matrix): SparseRows | null {
+  const { data, rows: n, cols: p } = x;
+  let nnz = 0;
+  for (let j = 0; j < data.length; j++) if (data[j] !== 0) nnz++;
+  if (nnz > 0.5 * n * p) return null;
+  const start = new Uint32Array(n + 1);
+  const cols = new Uint32Array(nnz);
+  const vals = new Float64Array(nnz);
+  let e = 0;
+  for (let i = 0; i < n; i++) {
+    start[i] = e;
+    for (let j = 0; j < p; j++) {
+      const v = data[i * p + j] as number;
+      if (v !== 0) {
+        cols[e] = j;
+        vals[e++] = v;
+      }
+    }
+  }
+  start[n] = e;
+  return { start, cols, vals };
+}
+
 /**
  * L2-regularised logistic regression; `labels` are class indices 0..nClasses-1. Two classes give
  * one log-odds output, more give a multinomial softmax with one weight block per class.
@@ -124,24 +159,61 @@ export function fitLogistic(
   const k = binary ? 1 : nClasses;
   const stride = p + 1;
   const z = new Float64Array(k);
+  // Row i's dot product with the weight block at wo (added to `from`), and grad[wo..] += r * row i.
+  const sparse = sparseRows(x);
+  const dot =
+    sparse === null
+      ? (w: Float64Array, wo: number, i: number, from: number): number => {
+          let s = from;
+          const row = i * p;
+          for (let j = 0; j < p; j++) s += (w[wo + j] as number) * (data[row + j] as number);
+          return s;
+        }
+      : (w: Float64Array, wo: number, i: number, from: number): number => {
+          let s = from;
+          const { cols, vals } = sparse;
+          for (
+            let e = sparse.start[i] as number, end = sparse.start[i + 1] as number;
+            e < end;
+            e++
+          ) {
+            s += (w[wo + (cols[e] as number)] as number) * (vals[e] as number);
+          }
+          return s;
+        };
+  const axpy =
+    sparse === null
+      ? (grad: Float64Array, wo: number, r: number, i: number): void => {
+          const row = i * p;
+          for (let j = 0; j < p; j++)
+            grad[wo + j] = (grad[wo + j] as number) + r * (data[row + j] as number);
+        }
+      : (grad: Float64Array, wo: number, r: number, i: number): void => {
+          const { cols, vals } = sparse;
+          for (
+            let e = sparse.start[i] as number, end = sparse.start[i + 1] as number;
+            e < end;
+            e++
+          ) {
+            const j = wo + (cols[e] as number);
+            grad[j] = (grad[j] as number) + r * (vals[e] as number);
+          }
+        };
   const objective = (w: Float64Array, grad: Float64Array): number => {
     grad.fill(0);
     let loss = 0;
     for (let i = 0; i < n; i++) {
-      const row = i * p;
       const yi = labels[i] as number;
       for (let c = 0; c < k; c++) {
         const wo = c * stride;
-        let s = w[wo + p] as number;
-        for (let j = 0; j < p; j++) s += (w[wo + j] as number) * (data[row + j] as number);
-        z[c] = s;
+        z[c] = dot(w, wo, i, w[wo + p] as number);
       }
       if (binary) {
         const s = z[0] as number;
         // log(1 + e^s) - y s, computed without overflow.
         loss += (s > 0 ? s + Math.log1p(Math.exp(-s)) : Math.log1p(Math.exp(s))) - yi * s;
         const r = (s >= 0 ? 1 / (1 + Math.exp(-s)) : Math.exp(s) / (1 + Math.exp(s))) - yi;
-        for (let j = 0; j < p; j++) grad[j] = (grad[j] as number) + r * (data[row + j] as number);
+        axpy(grad, 0, r, i);
         grad[p] = (grad[p] as number) + r;
       } else {
         let max = -Infinity;
@@ -153,8 +225,7 @@ export function fitLogistic(
         for (let c = 0; c < k; c++) {
           const r = Math.exp((z[c] as number) - lse) - (c === yi ? 1 : 0);
           const wo = c * stride;
-          for (let j = 0; j < p; j++)
-            grad[wo + j] = (grad[wo + j] as number) + r * (data[row + j] as number);
+          axpy(grad, wo, r, i);
           grad[wo + p] = (grad[wo + p] as number) + r;
         }
       }
