@@ -16,6 +16,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { isMainThread, type Worker } from 'node:worker_threads';
+import { FerryError } from '../../errors/index.js';
 import { spawnWorker } from '../spawn-worker.js';
 
 /** Doubles per histogram slot: gradient and hessian sums. */
@@ -27,6 +28,8 @@ const MAX_CHUNKS = 8;
 /** Helpers start only for fits of at least this many rows (small fits would not gain). */
 const THREADED_MIN_ROWS = 50_000;
 const MAX_HELPERS = 3;
+/** No chunk finished for this long while one was claimed: the helper that claimed it is gone. */
+const HELPER_STALL_MS = 60_000;
 
 /** Layout of the control array shared with the helpers. */
 const CTRL = {
@@ -309,9 +312,22 @@ export class HistogramBuilder {
         mine++;
       }
       this.stats.byHelpers += chunks - mine;
+      // A chunk takes milliseconds. A helper that claimed one and then made no progress for a
+      // minute is gone (this thread cannot hear its exit while it waits): fail, never hang.
+      let seen = -1;
+      let since = Date.now();
       for (;;) {
         const done = Atomics.load(ctrl, CTRL.done);
         if (done >= chunks) break;
+        if (done !== seen) {
+          seen = done;
+          since = Date.now();
+        } else if (Date.now() - since > HELPER_STALL_MS) {
+          throw new FerryError(
+            'FERRY_TRAINING_FAILED',
+            `a histogram helper thread stopped answering (${chunks - done} of ${chunks} chunks unfinished for ${HELPER_STALL_MS / 1000} s); train again`,
+          );
+        }
         Atomics.wait(ctrl, CTRL.done, done, 1000);
       }
     } else {
