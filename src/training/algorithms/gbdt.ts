@@ -102,8 +102,6 @@ export function improvesOn(loss: number, best: number): boolean {
 
 /** The bin of a missing (NaN) value; value bins are 0..254. */
 export const MISSING_BIN = 255;
-// A histogram slot holds gradient and hessian sums. No row count: it would cost a third more
-// time in the hottest loop, and the hessian serves as the size of a child.
 
 /** Upper bounds of the value bins of one feature: bin(x) is the first b with x <= t[b]. */
 export function featureThresholds(values: Float64Array, maxBins: number): Float64Array {
