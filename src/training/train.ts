@@ -352,7 +352,7 @@ export async function trainModel(table: Table, options: TrainOptions): Promise<T
         const shown = typeof raw === 'number' ? String(raw) : JSON.stringify(raw);
         throw new FerryError(
           'FERRY_TARGET_INVALID',
-          `target '${options.target}' has a ${typeof raw === 'number' ? 'non-finite' : 'non-numeric'} value (${shown}) in row ${keep[i] ?? i}; regression needs finite numbers: drop or fix those rows, or set the task to classification`,
+          `target '${options.target}' has a ${typeof raw === 'number' ? 'non-finite' : 'non-numeric'} value (${shown}) in row ${(keep[i] ?? i) + 1} (counting from 1); regression needs finite numbers: drop or fix those rows, or set the task to classification`,
         );
       }
       y[i] = v;
