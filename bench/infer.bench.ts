@@ -26,7 +26,6 @@ import { fileURLToPath } from 'node:url';
 import { loadProject } from '../src/config/load.js';
 import type { LoadedModel } from '../src/core/model.js';
 import type { Scalar, Table } from '../src/core/table.js';
-import { profileTable } from '../src/data/profile.js';
 import { openWorkspace, type Workspace } from '../src/project/workspace.js';
 import { nativeRuntime } from '../src/serving/runtimes/native.js';
 import { startServer, type RunningServer } from '../src/serving/start.js';
@@ -34,6 +33,7 @@ import { trainModel } from '../src/training/train.js';
 import { measureConcurrent, measureLatency } from './measure.js';
 import { gbdtData, GBDT_INPUTS } from './data.js';
 import { runBench, type Reporter } from './report.js';
+import { nativeVersion } from '../src/testing/model-fixture.js';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const TRAIN_ROWS = 20_000;
@@ -176,16 +176,7 @@ async function trainAndRegister(ws: Workspace, report: Reporter): Promise<Uint8A
   );
   // The training profile describes the inputs only.
   const inputs: Table = { rowCount: data.rowCount, columns: data.columns.slice(0, GBDT_INPUTS) };
-  await ws.registry.register({
-    model: MODEL,
-    runtime: 'native',
-    artifact: trained.artifact,
-    signature: trained.signature,
-    metrics: trained.metrics,
-    params: {},
-    lineage: {},
-    profile: profileTable(inputs),
-  });
+  await ws.registry.register({ model: MODEL, ...nativeVersion(trained, inputs) });
   return trained.artifact;
 }
 

@@ -44,7 +44,6 @@ import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { loadProject } from '../src/config/load.js';
 import type { Column, ColumnType, Scalar, Table } from '../src/core/table.js';
-import { profileTable } from '../src/data/profile.js';
 import { nativeRuntime } from '../src/serving/runtimes/native.js';
 import { exportOnnx } from '../src/onnx/export.js';
 import { importOnnx } from '../src/onnx/import.js';
@@ -54,6 +53,7 @@ import { createRng } from '../src/training/random.js';
 import { trainModel, type TrainResult } from '../src/training/train.js';
 import { percentile, type LatencyResult } from './measure.js';
 import { cardFeatures, cardKey, cardProject, COUNTRIES, gbdtData, GBDT_INPUTS } from './data.js';
+import { nativeVersion } from '../src/testing/model-fixture.js';
 import { reachableUrl } from '../src/testing/services.js';
 import { deleteRedisPrefix } from './redis.js';
 import { runBench, type Reporter } from './report.js';
@@ -424,16 +424,7 @@ function registerNative(
   trained: TrainResult,
   inputs: Table,
 ): ReturnType<Workspace['registry']['register']> {
-  return ws.registry.register({
-    model,
-    runtime: 'native',
-    artifact: trained.artifact,
-    signature: trained.signature,
-    metrics: trained.metrics,
-    params: {},
-    lineage: {},
-    profile: profileTable(inputs),
-  });
+  return ws.registry.register({ model, ...nativeVersion(trained, inputs) });
 }
 
 /** Writes ferry.yaml into a fresh folder and returns the folder. */
@@ -690,15 +681,7 @@ async function swapUnderLoad(
   report: Reporter,
 ): Promise<LoadRun> {
   // Everything the new version needs is ready before the run: the move itself is two writes.
-  const record = {
-    runtime: 'native',
-    artifact: trained.artifact,
-    signature: trained.signature,
-    metrics: trained.metrics,
-    params: {},
-    lineage: {},
-    profile: profileTable(inputs),
-  };
+  const record = nativeVersion(trained, inputs);
   const byVersion = new Map<string, number>();
   let movedAt = 0;
   let firstNewAt = 0;

@@ -10,17 +10,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../src/config/load.js';
-import { tableFromRows } from '../src/core/table.js';
-import { profileTable } from '../src/data/profile.js';
 import { openWorkspace } from '../src/project/workspace.js';
-import { fitToyGbdt, TOY_SCHEMA, TOY_SIGNATURE } from '../src/testing/model-fixture.js';
+import { toyVersion } from '../src/testing/model-fixture.js';
 import { tempDirs } from '../src/testing/temp.js';
-import { encodeNativeModel } from '../src/training/native-model.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const MAIN = path.join(ROOT, 'src/cli/main.ts');
 const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-const COLORS = ['red', 'green', 'blue'];
 
 function ferry(args: string[], cwd: string): { status: number; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['--import', TSX, MAIN, ...args], {
@@ -29,14 +25,6 @@ function ferry(args: string[], cwd: string): { status: number; stdout: string; s
     env: { ...process.env, FERRY_PROJECT: '' },
   });
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
-}
-
-function toyRows(n: number): Record<string, string | number>[] {
-  return Array.from({ length: n }, (_, i) => {
-    const x = ((i * 37) % 100) / 10;
-    const color = COLORS[i % 3] as string;
-    return { x, color, label: x > 5 && color !== 'blue' ? 'yes' : 'no' };
-  });
 }
 
 /** ferry.yaml with endpoint `toy_score` (a transform, then the toy model) and `spare`. */
@@ -71,19 +59,9 @@ describe('ferry deploy and ferry endpoints', () => {
   beforeAll(async () => {
     project = tmp.fresh();
     fs.writeFileSync(path.join(project, 'ferry.yaml'), yaml('x + boost'));
-    const table = tableFromRows(TOY_SCHEMA, toyRows(300));
     const ws = await openWorkspace(loadProject(project));
     try {
-      await ws.registry.register({
-        model: 'toy',
-        runtime: 'native',
-        artifact: encodeNativeModel(fitToyGbdt(table)),
-        signature: TOY_SIGNATURE,
-        metrics: {},
-        params: {},
-        lineage: {},
-        profile: profileTable(tableFromRows(TOY_SCHEMA.slice(0, 2), toyRows(300))),
-      });
+      await ws.registry.register({ model: 'toy', ...toyVersion() });
     } finally {
       await ws.close();
     }

@@ -15,30 +15,16 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableFromRows, type Table } from '../src/core/table.js';
 import { loadProject } from '../src/config/load.js';
-import { profileTable } from '../src/data/profile.js';
 import { inferenceLogTable } from '../src/monitoring/inference-log.js';
 import { openWorkspace } from '../src/project/workspace.js';
 import { startServer } from '../src/serving/start.js';
 import { nativeRuntime } from '../src/serving/runtimes/native.js';
-import { fitToyGbdt, TOY_SCHEMA, TOY_SIGNATURE } from '../src/testing/model-fixture.js';
+import { TOY_SCHEMA, toyRows, toyVersion } from '../src/testing/model-fixture.js';
 import { tempDirs } from '../src/testing/temp.js';
-import { encodeNativeModel } from '../src/training/native-model.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const MAIN = path.join(ROOT, 'src/cli/main.ts');
 const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-const COLORS = ['red', 'green', 'blue'];
-
-/** Toy rows: 'yes' when x is large and the color is not blue. */
-function toyRows(n: number, seed: number): Record<string, string | number>[] {
-  const rows: Record<string, string | number>[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = ((i * 37 + seed * 11) % 100) / 10;
-    const color = COLORS[(i + seed) % 3] as string;
-    rows.push({ x, color, label: x > 5 && color !== 'blue' ? 'yes' : 'no' });
-  }
-  return rows;
-}
 
 /** A running `ferry serve --workers` and what it has written to stderr so far. */
 interface Serve {
@@ -209,24 +195,14 @@ describe('ferry serve --workers', () => {
       path.join(project, 'ferry.yaml'),
       'project: workers\nlog_level: warn\noffline_store: { type: parquet, compact_after_files: 2 }\nmonitoring: { flush_interval: 200ms }\n',
     );
-    const table = tableFromRows(TOY_SCHEMA, toyRows(300, 1));
-    const artifact = encodeNativeModel(fitToyGbdt(table));
     const ws = await openWorkspace(loadProject(project));
+    const version = toyVersion(1);
     try {
-      await ws.registry.register({
-        model: 'toy',
-        runtime: 'native',
-        artifact,
-        signature: TOY_SIGNATURE,
-        metrics: {},
-        params: {},
-        lineage: {},
-        profile: profileTable(tableFromRows(TOY_SCHEMA.slice(0, 2), toyRows(300, 1))),
-      });
+      await ws.registry.register({ model: 'toy', ...version });
     } finally {
       await ws.close();
     }
-    const model = await nativeRuntime.load(artifact);
+    const model = await nativeRuntime.load(version.artifact);
     expected = async (rows) => [...(await model.predict(rows)).predict];
   });
 

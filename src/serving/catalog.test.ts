@@ -11,6 +11,7 @@ import { ModelRegistry } from '../registry/registry.js';
 import { trainModel, type TrainResult } from '../training/train.js';
 import { createRegistryCatalog, warmupTable } from './catalog.js';
 import { nativeRuntime } from './runtimes/native.js';
+import { nativeVersion } from '../testing/model-fixture.js';
 
 /** The real native runtime, counting the loads it does. */
 class CountingRuntime implements ModelRuntime {
@@ -46,16 +47,7 @@ let registry: ModelRegistry;
 let trained: TrainResult;
 
 async function register(model: string): Promise<void> {
-  await registry.register({
-    model,
-    runtime: 'native',
-    artifact: trained.artifact,
-    signature: trained.signature,
-    metrics: trained.metrics,
-    params: {},
-    lineage: {},
-    profile: profileTable(data(200, 2)),
-  });
+  await registry.register({ model, ...nativeVersion(trained, data(200, 2)) });
 }
 
 beforeEach(async () => {

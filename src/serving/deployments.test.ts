@@ -10,13 +10,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../config/load.js';
 import type { JsonObject } from '../core/json.js';
 import { silentLogger } from '../core/logger.js';
-import { tableFromRows } from '../core/table.js';
-import { profileTable } from '../data/profile.js';
 import { FerryError } from '../errors/index.js';
 import { openWorkspace, type Workspace } from '../project/workspace.js';
-import { fitToyGbdt, TOY_SCHEMA, TOY_SIGNATURE } from '../testing/model-fixture.js';
+import { toyVersion } from '../testing/model-fixture.js';
 import { tempDirs } from '../testing/temp.js';
-import { encodeNativeModel } from '../training/native-model.js';
 import {
   DEPLOYMENT_KIND,
   deployEndpoint,
@@ -29,17 +26,6 @@ import {
 import { compileGraph } from './graph/compile.js';
 import { createModelProvider } from './graph/models.js';
 import { startServer } from './start.js';
-
-const COLORS = ['red', 'green', 'blue'];
-
-/** 'yes' when x is large and the color is not blue. */
-function toyRows(n: number, seed: number): Record<string, string | number>[] {
-  return Array.from({ length: n }, (_, i) => {
-    const x = ((i * 37 + seed * 11) % 100) / 10;
-    const color = COLORS[(i + seed) % 3] as string;
-    return { x, color, label: x > 5 && color !== 'blue' ? 'yes' : 'no' };
-  });
-}
 
 /** ferry.yaml with one endpoint `toy_score` whose steps are given as YAML lines. */
 function yaml(steps: string, extra = ''): string {
@@ -78,17 +64,7 @@ async function withYaml<T>(text: string, fn: (ws: Workspace) => Promise<T>): Pro
 }
 
 async function registerToy(ws: Workspace, seed: number): Promise<number> {
-  const table = tableFromRows(TOY_SCHEMA, toyRows(300, seed));
-  const { version } = await ws.registry.register({
-    model: 'toy',
-    runtime: 'native',
-    artifact: encodeNativeModel(fitToyGbdt(table)),
-    signature: TOY_SIGNATURE,
-    metrics: {},
-    params: {},
-    lineage: {},
-    profile: profileTable(tableFromRows(TOY_SCHEMA.slice(0, 2), toyRows(300, seed))),
-  });
+  const { version } = await ws.registry.register({ model: 'toy', ...toyVersion(seed) });
   return version.version;
 }
 

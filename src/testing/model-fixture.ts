@@ -6,11 +6,12 @@
 import type { ModelSignature } from '../core/model.js';
 import { profileTable } from '../data/profile.js';
 import type { ModelVersion } from '../metadata/metadata-store.js';
-import type { ModelRegistry } from '../registry/registry.js';
-import { trainModel } from '../training/train.js';
-import type { ColumnSchema, Table } from '../core/table.js';
+import type { ModelRegistry, RegisterInput } from '../registry/registry.js';
+import { trainModel, type TrainResult } from '../training/train.js';
+import { tableFromRows, type ColumnSchema, type Table } from '../core/table.js';
 import { fitGbdt } from '../training/algorithms/gbdt.js';
 import {
+  encodeNativeModel,
   NATIVE_FORMAT,
   NATIVE_FORMAT_VERSION,
   type NativeModelDocument,
@@ -55,6 +56,57 @@ export function fitToyGbdt(table: Table): NativeModelDocument {
   };
 }
 
+/** A version as `register` takes it, its model name aside. */
+export type VersionInput = Omit<RegisterInput, 'model'>;
+
+const COLORS = ['red', 'green', 'blue'];
+
+/**
+ * Deterministic toy rows of {@link TOY_SCHEMA}: 'yes' when x is large and the color is not blue.
+ * @example tableFromRows(TOY_SCHEMA, toyRows(300, 1))
+ */
+export function toyRows(n: number, seed = 0): Record<string, string | number>[] {
+  return Array.from({ length: n }, (_, i) => {
+    const x = ((i * 37 + seed * 11) % 100) / 10;
+    const color = COLORS[(i + seed) % 3] as string;
+    return { x, color, label: x > 5 && color !== 'blue' ? 'yes' : 'no' };
+  });
+}
+
+/**
+ * The toy GBDT fitted on 300 toy rows of `seed`, as a version to register, profiled on its inputs.
+ * @example await registry.register({ model: 'toy', ...toyVersion(2) });
+ */
+export function toyVersion(seed = 0): VersionInput {
+  const table = tableFromRows(TOY_SCHEMA, toyRows(300, seed));
+  return {
+    runtime: 'native',
+    artifact: encodeNativeModel(fitToyGbdt(table)),
+    signature: TOY_SIGNATURE,
+    metrics: {},
+    params: {},
+    lineage: {},
+    profile: profileTable(tableFromRows(TOY_SCHEMA.slice(0, 2), toyRows(300, seed))),
+  };
+}
+
+/**
+ * A trained model as a native version to register, with `inputs`' profile as its training
+ * profile.
+ * @example await registry.register({ model: 'fraud', ...nativeVersion(trained, inputs) });
+ */
+export function nativeVersion(trained: TrainResult, inputs: Table): VersionInput {
+  return {
+    runtime: 'native',
+    artifact: trained.artifact,
+    signature: trained.signature,
+    metrics: trained.metrics,
+    params: {},
+    lineage: {},
+    profile: profileTable(inputs),
+  };
+}
+
 /**
  * Trains on `table` (only the given algorithms, `linear` by default) and registers the winner as
  * the next version of `model`, with the table's profile as its training profile.
@@ -71,14 +123,5 @@ export async function registerTrained(
     seed: options.seed ?? 1,
     models: options.models ?? ['linear'],
   });
-  return registry.register({
-    model,
-    runtime: 'native',
-    artifact: trained.artifact,
-    signature: trained.signature,
-    metrics: trained.metrics,
-    params: {},
-    lineage: {},
-    profile: profileTable(table),
-  });
+  return registry.register({ model, ...nativeVersion(trained, table) });
 }

@@ -7,7 +7,6 @@ import { openLocalArtifactStore } from '../../artifacts/local.js';
 import { createLogger } from '../../core/logger.js';
 import type { LoadedModel, ModelSignature } from '../../core/model.js';
 import type { Column, Scalar, Table } from '../../core/table.js';
-import { profileTable } from '../../data/profile.js';
 import {
   openParquetOfflineStore,
   type ParquetOfflineStore,
@@ -26,6 +25,7 @@ import type {
   ServedModelCatalog,
 } from '../served-model.js';
 import { createServer } from './server.js';
+import { nativeVersion } from '../../testing/model-fixture.js';
 
 const logger = createLogger({ level: 'silent' });
 const LIMITS = { bodyLimitBytes: 64 * 1024, maxRowsPerRequest: 1000 };
@@ -179,13 +179,7 @@ beforeAll(async () => {
   const register = (model: string, trained: typeof v1, table: Table) =>
     registry.register({
       model,
-      runtime: 'native',
-      artifact: trained.artifact,
-      signature: trained.signature,
-      metrics: trained.metrics,
-      params: {},
-      lineage: {},
-      profile: profileTable(withoutColumns(table, [trained.signature.target])),
+      ...nativeVersion(trained, withoutColumns(table, [trained.signature.target])),
     });
   await register('fraud', v1, v1Data);
   await register('fraud', v2, data);
