@@ -45,8 +45,7 @@
  *
  * `npm run bench -- quality`, or `FERRY_QUALITY_DATASETS=cars,wine npx tsx bench/quality.bench.ts`.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Label } from '../src/core/model.js';
@@ -57,9 +56,9 @@ import { createRng, shuffleInPlace } from '../src/training/random.js';
 import { trainModel, type TrainOptions } from '../src/training/train.js';
 import { oneShot } from './measure.js';
 import { DATASETS, type QualityDataset, type QualityTask } from './quality-data.js';
+import { PYTHON, readFloat64, runJsonChild, writeTyped, xgboostPresent } from './child.js';
 import { runBench, type Reporter } from './report.js';
 
-const PYTHON = '/usr/bin/python3';
 const SCALE = Number(process.env.FERRY_BENCH_SCALE ?? '1');
 /** Above this many cells (rows × encoded width) XGBoost gets a sparse matrix. */
 const DENSE_MAX_CELLS = 2e7;
@@ -226,15 +225,6 @@ function encodingOf(trainFeatures: Table): Encoding {
   return { numeric, strings, categories, width };
 }
 
-function writeTyped(file: string, data: Float64Array | Int32Array): void {
-  writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-}
-
-function readFloat64(file: string): Float64Array {
-  const bytes = readFileSync(file);
-  return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
-}
-
 /** Writes one part's features for Python: `x_<part>.f64` dense, or numbers + category codes. */
 function writeFeatures(
   dir: string,
@@ -332,32 +322,11 @@ interface XgboostOutput {
 }
 
 function runPython(dir: string): Promise<XgboostOutput> {
-  return new Promise((resolve, reject) => {
-    // GNU OpenMP's threads spin while they wait: on two shared cores, with another process on
-    // one, that made small fits up to 10 times slower. Passive waiting gives the quiet-machine
-    // time; an OMP_WAIT_POLICY already set is kept.
-    const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
-    const child = spawn(PYTHON, ['-c', XGBOOST_SCRIPT, dir], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) {
-        const tail = err.trim().split('\n').slice(-3).join(' / ');
-        return reject(new Error(`${PYTHON} exited with code ${code}: ${tail}`));
-      }
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as XgboostOutput);
-      } catch {
-        reject(new Error(`${PYTHON} printed no result: ${out} ${err}`));
-      }
-    });
-  });
+  // GNU OpenMP's threads spin while they wait: on two shared cores, with another process on
+  // one, that made small fits up to 10 times slower. Passive waiting gives the quiet-machine
+  // time; an OMP_WAIT_POLICY already set is kept.
+  const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
+  return runJsonChild<XgboostOutput>(PYTHON, ['-c', XGBOOST_SCRIPT, dir], { env });
 }
 
 // --- one split ------------------------------------------------------------------------------
@@ -738,7 +707,7 @@ await runBench(
   async (reporter) => {
     // Without XGBoost there is nothing to compare with: say how to get it rather than fail on
     // every split.
-    if (spawnSync(PYTHON, ['-c', 'import xgboost'], { stdio: 'ignore' }).status !== 0) {
+    if (!xgboostPresent()) {
       throw new Error(
         `XGBoost not found (${PYTHON} -c 'import xgboost' failed): apt-get install -y python3-xgboost`,
       );

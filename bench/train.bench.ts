@@ -26,7 +26,6 @@
  *
  * `FERRY_BENCH_SCALE` (e.g. 0.1) multiplies the sizes. `npm run bench -- train`.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,11 +43,11 @@ import { rocAuc } from '../src/training/metrics.js';
 import { fit, transform, type Matrix } from '../src/training/preprocess.js';
 import { createRng } from '../src/training/random.js';
 import { highWaterRss, oneShot } from './measure.js';
+import { PYTHON, readFloat64, runJsonChild, writeTyped, xgboostPresent } from './child.js';
 import { runBench, type Reporter } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.dirname(path.dirname(SELF));
-const PYTHON = '/usr/bin/python3';
 const SCALE = Number(process.env.FERRY_BENCH_SCALE ?? '1');
 const SIZES = [100_000, 1_000_000].map((n) => Math.max(1000, Math.round(n * SCALE)));
 const NUMERIC = 18;
@@ -140,15 +139,6 @@ function generate(rows: number, seed: number): { table: Table; y: Float64Array }
   return { table: { rowCount: rows, columns }, y };
 }
 
-function writeFloat64(file: string, data: Float64Array): void {
-  writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-}
-
-function readFloat64(file: string): Float64Array {
-  const bytes = readFileSync(file);
-  return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
-}
-
 /** Generates one size, preprocesses it with Ferry, and writes the matrices for both trainers. */
 function prepare(reporter: Reporter, rows: number, dir: string): DataFiles {
   const testRows = Math.round(rows / 5);
@@ -162,10 +152,10 @@ function prepare(reporter: Reporter, rows: number, dir: string): DataFiles {
   const xTrain = transform(spec, train.table);
   const xTest = transform(spec, test.table);
   const preprocessSeconds = (performance.now() - t0) / 1000;
-  writeFloat64(path.join(dir, 'x_train.f64'), xTrain.data);
-  writeFloat64(path.join(dir, 'y_train.f64'), train.y);
-  writeFloat64(path.join(dir, 'x_test.f64'), xTest.data);
-  writeFloat64(path.join(dir, 'y_test.f64'), test.y);
+  writeTyped(path.join(dir, 'x_train.f64'), xTrain.data);
+  writeTyped(path.join(dir, 'y_train.f64'), train.y);
+  writeTyped(path.join(dir, 'x_test.f64'), xTest.data);
+  writeTyped(path.join(dir, 'y_test.f64'), test.y);
   const files: DataFiles = { dir, trainRows: rows, testRows, cols: xTrain.cols };
   writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(files));
   const positives = train.y.reduce((s, v) => s + v, 0) / rows;
@@ -195,7 +185,7 @@ async function ferryWorker(dir: string, threads: number): Promise<void> {
     rows: meta.testRows,
     cols: meta.cols,
   };
-  writeFloat64(
+  writeTyped(
     path.join(dir, `p_ferry${threads}.f64`),
     predictForestRaw(compileForest(model), xTest),
   );
@@ -227,26 +217,8 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({'fitSeconds': fit, 'prepareSeconds': prepare, 'peakRssBytes': peak}))
 `;
 
-function xgboostPresent(): boolean {
-  return spawnSync(PYTHON, ['-c', 'import xgboost'], { stdio: 'ignore' }).status === 0;
-}
-
 function runChild(command: string, args: readonly string[]): Promise<TrainerResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`${command} exited with code ${code}: ${out}`));
-      try {
-        resolve(JSON.parse(last) as TrainerResult);
-      } catch {
-        reject(new Error(`${command} printed no result: ${out}`));
-      }
-    });
-  });
+  return runJsonChild<TrainerResult>(command, args, { cwd: ROOT });
 }
 
 function testAuc(files: DataFiles, predictions: string): number {
