@@ -151,18 +151,21 @@ export function binOf(thresholds: Float64Array, v: number): number {
 /** Rows whose values set the bin bounds of a larger matrix (as LightGBM's 200,000). */
 export const BIN_SAMPLE_ROWS = 200_000;
 
-/** `k` of the rows 0..n-1, ascending, drawn by a fixed seed (selection sampling). */
-function sampleRows(n: number, k: number): Uint32Array {
-  const rand = createRng(0x5eed);
-  const out = new Uint32Array(k);
-  let needed = k;
-  for (let i = 0, j = 0; i < n && needed > 0; i++) {
+/**
+ * Draws exactly `into.length` of the rows 0..n-1 into `into`, ascending (selection sampling), and
+ * the rows left out into `outside` when given, ascending too.
+ */
+function selectRows(n: number, rand: () => number, into: Uint32Array, outside?: Uint32Array): void {
+  let needed = into.length;
+  let o = 0;
+  let i = 0;
+  for (let j = 0; i < n && needed > 0; i++) {
     if (rand() * (n - i) < needed) {
-      out[j++] = i;
+      into[j++] = i;
       needed--;
-    }
+    } else if (outside !== undefined) outside[o++] = i;
   }
-  return out;
+  if (outside !== undefined) for (; i < n; i++) outside[o++] = i;
 }
 
 /** A matrix cut into quantile bins, shared by the tree learners (boosting, forests). */
@@ -187,7 +190,11 @@ export function binMatrix(x: Matrix, maxBins: number): BinnedMatrix {
   const thresholds: Float64Array[] = [];
   // Bin bounds come from at most BIN_SAMPLE_ROWS rows, the same seeded sample for every feature:
   // sorting a million values per feature cost more than 30 rounds of boosting.
-  const sampled = n > BIN_SAMPLE_ROWS ? sampleRows(n, BIN_SAMPLE_ROWS) : null;
+  let sampled: Uint32Array | null = null;
+  if (n > BIN_SAMPLE_ROWS) {
+    sampled = new Uint32Array(BIN_SAMPLE_ROWS);
+    selectRows(n, createRng(0x5eed), sampled);
+  }
   const column = new Float64Array(sampled?.length ?? n);
   const byFeature = new Uint8Array(n * nf);
   for (let f = 0; f < nf; f++) {
@@ -619,17 +626,7 @@ export function fitGbdt(x: Matrix, y: Float64Array, options: GbdtOptions): GbdtR
   for (let round = 0; round < maxRounds; round++) {
     computeGradients();
     if (subsample < 1) {
-      // Selection sampling draws exactly sampleSize rows, already in ascending order.
-      let needed = sampleSize;
-      let o = 0;
-      let i = 0;
-      for (let j = 0; i < n && needed > 0; i++) {
-        if (rand() * (n - i) < needed) {
-          sample[j++] = i;
-          needed--;
-        } else outside[o++] = i;
-      }
-      for (; i < n; i++) outside[o++] = i;
+      selectRows(n, rand, sample.subarray(0, sampleSize), outside);
     }
     for (let c = 0; c < k; c++) {
       idx.set(sample.subarray(0, sampleSize));
